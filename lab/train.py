@@ -1,0 +1,196 @@
+"""One training loop for every model: teacher, hard-label student, distilled student.
+
+`train()` is a generator of `Event`s. The caller renders them (progress bar, live chart,
+test assertions) and stops training by setting `stop` or simply by not asking for more:
+
+    for event in train(model, dataset, HardLabels(), TrainConfig(epochs=3)):
+        if event.kind == "epoch": print(event.test_accuracy)
+    result = event.result          # the last event is "finished", "stopped" or "diverged"
+
+What the model learns from is the *objective* (see losses.py); the loop has no branches
+per method.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterator
+
+import torch
+
+from .data import Dataset, augment, batch_indices, normalize
+from .device import autocast, pick_device, precision_name
+from .errors import ConfigError
+from .metrics import accuracy, predict_logits
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 3e-3           # peak learning rate of the one-cycle schedule (AdamW)
+    weight_decay: float = 5e-4
+    seed: int = 0
+    device: str = "auto"
+    augment: bool = True       # shifts for digits, crop + flip for CIFAR (see Dataset.augmentation)
+    report_every: int = 8      # steps between "step" events (each costs one host sync)
+
+    def __post_init__(self):
+        if not (isinstance(self.epochs, int) and self.epochs >= 1):
+            raise ConfigError(f"Epochs must be a whole number of at least 1 (got {self.epochs}).")
+        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise ConfigError(f"The batch size must be a whole number of at least 1 (got {self.batch_size}).")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"The learning rate must be a number above 0 (got {self.lr}). Try 0.003.")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"Weight decay must be 0 or more (got {self.weight_decay}).")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    status: str                      # "finished" | "stopped" | "diverged"
+    metrics: dict                    # test_accuracy, seconds, images_per_s, epochs_done, steps
+    history: list[dict] = field(default_factory=list)  # one row per reported step / epoch
+    message: str = ""
+
+
+@dataclass
+class Event:
+    kind: str            # "start" | "step" | "epoch" | "finished" | "stopped" | "diverged"
+    epoch: int           # 1-based epoch in progress
+    step: int            # optimizer steps done so far
+    total_steps: int
+    loss: float | None = None
+    train_accuracy: float | None = None
+    test_accuracy: float | None = None
+    images_per_s: float | None = None
+    seconds: float = 0.0
+    message: str = ""
+    result: TrainResult | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.kind in ("finished", "stopped", "diverged")
+
+    @property
+    def fraction(self) -> float:
+        return self.step / max(self.total_steps, 1)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if not self.step or self.done:
+            return None
+        return self.seconds / self.step * (self.total_steps - self.step)
+
+
+StopSignal = Callable[[], bool]
+
+
+def _stop_requested(stop) -> bool:
+    if stop is None:
+        return False
+    return stop.is_set() if hasattr(stop, "is_set") else bool(stop())
+
+
+def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConfig = TrainConfig(),
+          stop=None, eval_each_epoch: bool = True) -> Iterator[Event]:
+    """Train `model` in place on `dataset` with `objective`; yield progress events.
+
+    `stop`: a threading.Event or a callable; checked before every step, so training stops
+    within one step and the last event is "stopped" with the partial model.
+    """
+    device = pick_device(config.device)
+    dataset = dataset.to(device)
+    model.to(device)
+    if device.type != "mps":
+        model.to(memory_format=torch.channels_last)  # faster convolutions on oneDNN and cuDNN
+    model.train()
+
+    n = len(dataset.train_labels)
+    steps_per_epoch = n // config.batch_size if n >= config.batch_size else 1
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
+                                                   pct_start=0.25)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
+    aug_kind = dataset.augmentation if config.augment else "none"
+
+    history: list[dict] = []
+    start = time.perf_counter()
+    seen = 0  # images since start (for images/s)
+    step = 0
+    test_acc = None
+    yield Event("start", 1, 0, total_steps, message=f"Training on {device.type} ({precision_name(device)}).")
+
+    def finish(kind: str, message: str = "") -> Event:
+        seconds = time.perf_counter() - start
+        metrics = {"test_accuracy": test_acc, "seconds": seconds, "images_per_s": seen / max(seconds, 1e-9),
+                   "epochs_done": step / steps_per_epoch, "steps": step, "device": device.type,
+                   "precision": precision_name(device)}
+        model.eval()
+        result = TrainResult(model, kind, metrics, history, message)
+        return Event(kind, min(step // steps_per_epoch + 1, config.epochs), step, total_steps,
+                     test_accuracy=test_acc, seconds=seconds, message=message, result=result,
+                     images_per_s=metrics["images_per_s"])
+
+    for epoch in range(1, config.epochs + 1):
+        loss_sum = torch.zeros((), device=device)   # running sums stay on the device:
+        correct = torch.zeros((), device=device)    # one host sync per report, not per step
+        count = 0
+        window_start, window_seen = time.perf_counter(), 0
+        for index in batch_indices(n, config.batch_size, generator):
+            if _stop_requested(stop):
+                yield finish("stopped", f"Stopped after {step} of {total_steps} steps.")
+                return
+            images = augment(dataset.train_images[index], aug_kind, generator)
+            labels = dataset.train_labels[index]
+            x = normalize(images, dataset.mean, dataset.std).contiguous(memory_format=torch.channels_last)
+            with autocast(device):
+                loss, logits = objective(model, x, labels, index)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            seen += len(index)
+            window_seen += len(index)
+            loss_sum += loss.detach().float() * len(index)
+            correct += (logits.detach().argmax(-1) == labels).sum()
+            count += len(index)
+            if step % config.report_every == 0 or step % steps_per_epoch == 0:
+                mean_loss = (loss_sum / count).item()
+                if not math.isfinite(mean_loss):
+                    yield finish("diverged", f"The loss became {mean_loss} at step {step}: training diverged. "
+                                             f"Lower the learning rate (it is {config.lr:g}; try {config.lr / 10:g}).")
+                    return
+                now = time.perf_counter()
+                rate = window_seen / max(now - window_start, 1e-9)
+                window_start, window_seen = now, 0
+                train_acc = correct.item() / count
+                history.append({"step": step, "epoch": epoch, "loss": mean_loss, "train_accuracy": train_acc,
+                                "seconds": now - start})
+                yield Event("step", epoch, step, total_steps, loss=mean_loss, train_accuracy=train_acc,
+                            test_accuracy=test_acc, images_per_s=rate, seconds=now - start)
+        if eval_each_epoch or epoch == config.epochs:
+            logits = predict_logits(model, dataset.test_images, dataset.mean, dataset.std)
+            test_acc = accuracy(logits, dataset.test_labels)
+            model.train()
+            history[-1]["test_accuracy"] = test_acc
+            yield Event("epoch", epoch, step, total_steps, loss=history[-1]["loss"],
+                        train_accuracy=history[-1]["train_accuracy"], test_accuracy=test_acc,
+                        images_per_s=seen / (time.perf_counter() - start), seconds=time.perf_counter() - start)
+    yield finish("finished")
+
+
+def run_to_end(events: Iterator[Event]) -> TrainResult:
+    """Drain a training generator and return its result (for scripts and tests)."""
+    event = None
+    for event in events:
+        pass
+    assert event is not None and event.result is not None
+    return event.result
