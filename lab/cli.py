@@ -26,7 +26,7 @@ def progress(events, label: str):
     for event in events:
         if bar is None:
             bar = tqdm(total=event.total_steps, desc=label, unit="step", file=sys.stderr, leave=True,
-                       dynamic_ncols=True, disable=None)
+                       dynamic_ncols=True, mininterval=0.2 if sys.stderr.isatty() else 2.0)
         bar.update(event.step - bar.n)
         if event.kind in ("step", "epoch"):
             shown = {"loss": f"{event.loss:.3f}", "img/s": f"{event.images_per_s:,.0f}"}
