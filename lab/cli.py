@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--idx-dir", type=Path, dest="idx_dir")
     p.set_defaults(func=cmd_evaluate)
     register(sub)  # runs, export (lab/cli_classroom.py)
+
+    from .experiments.cli import add_experiment_commands  # sweep, omit, transfer-size, methods, ...
+    add_experiment_commands(sub)
     return parser
 
 
