@@ -8,7 +8,7 @@ import streamlit as st
 import lab
 from app_pages import _app as app
 
-st.set_page_config(page_title="Distillation Lab", page_icon="🧪", layout="wide",
+st.set_page_config(page_title="Distillation Lab", page_icon=":material/science:", layout="wide",
                    menu_items={"About": "Knowledge distillation (Hinton, Vinyals & Dean 2015), live in the browser."})
 
 st.markdown("""<style>
@@ -22,20 +22,20 @@ app.init_session()
 app.harvest()
 
 PAGES = [
-    st.Page("app_pages/concepts.py", title="Concepts", icon="💡", default=True),
-    st.Page("app_pages/data.py", title="Data", icon="🗂️"),
-    st.Page("app_pages/teacher.py", title="Teacher", icon="🧑‍🏫"),
-    st.Page("app_pages/dark_knowledge.py", title="Dark knowledge", icon="🌗"),
-    st.Page("app_pages/distill.py", title="Distill", icon="⚗️"),
-    st.Page("app_pages/compare.py", title="Compare", icon="📊"),
+    st.Page("app_pages/concepts.py", title="Concepts", icon=":material/lightbulb:", default=True),
+    st.Page("app_pages/data.py", title="Data", icon=":material/grid_view:"),
+    st.Page("app_pages/teacher.py", title="Teacher", icon=":material/school:"),
+    st.Page("app_pages/dark_knowledge.py", title="Dark knowledge", icon=":material/contrast:"),
+    st.Page("app_pages/distill.py", title="Distill", icon=":material/science:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
 ]
 page = st.navigation(PAGES)
 
 with st.sidebar:
-    st.markdown("### 🧪 Distillation Lab")
-    st.selectbox("Dataset", lab.DATASETS, key="dataset",
+    st.markdown("### :material/science: Distillation Lab")
+    app.bound(st.selectbox, "dataset", "Dataset", lab.DATASETS,
                  help="mnist-sample ships with the lab and works offline; the others are read from disk or downloaded.")
-    st.selectbox("Device", app.devices(), key="device", format_func=app.device_label,
+    app.bound(st.selectbox, "device", "Device", app.devices(), format_func=app.device_label,
                  help=f"auto picks CUDA, then Apple MPS, then the CPU. The app uses {app.THREADS} CPU thread(s) "
                       "for training so the page stays responsive.")
     st.markdown("**Models in use**")
@@ -47,12 +47,12 @@ with st.sidebar:
         info = app.teacher_info() if st.session_state.dataset else None
         if info is not None:
             acc = info.metrics.get("test_accuracy")
-            st.caption(f"🧑‍🏫 Teacher: **{info.label}** · {acc:.1%} test accuracy" if acc is not None
-                       else f"🧑‍🏫 Teacher: **{info.label}**")
+            st.caption(f":material/school: Teacher: **{info.label}** · {acc:.1%} test accuracy" if acc is not None
+                       else f":material/school: Teacher: **{info.label}**")
         else:
-            st.caption("🧑‍🏫 Teacher: none yet for this dataset")
+            st.caption(":material/school: Teacher: none yet for this dataset")
         pairs = app.distill_jobs()
-        st.caption(f"🎓 Student pairs trained: **{len(pairs)}**")
+        st.caption(f":material/groups: Student pairs trained: **{len(pairs)}**")
         if job is not None:
             done, total, _, eta = job.progress()
             st.progress(done / total if total else 0.0,
@@ -64,5 +64,7 @@ with st.sidebar:
     st.caption("Hinton, Vinyals & Dean (2015), *Distilling the Knowledge in a Neural Network*, "
                "[arXiv:1503.02531](https://arxiv.org/abs/1503.02531)")
 
-app.sync_query_params()  # the URL carries the experiment: a link opens the same setup
-page.run()
+try:
+    page.run()
+finally:
+    app.sync_query_params()  # the URL carries the experiment: a link opens the same setup

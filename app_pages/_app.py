@@ -39,6 +39,9 @@ MAX_JOBS = 2                 # training jobs running at once in this server proc
 # Torch's intra-op pool is shared by every session of this process: leave one core to the
 # web server so a training job cannot starve it.
 THREADS = cap_threads(max(1, (os.cpu_count() or 1) - 1))
+# The first optimizer a process builds imports torch._dynamo (seconds). Do it once here, at
+# server start, not inside a job thread where it competes with the page's polling.
+torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
 _slots = threading.BoundedSemaphore(MAX_JOBS)
 _ids = itertools.count(1)
 
@@ -52,10 +55,10 @@ SETTINGS = {  # key: (default, parse)
     "epochs": (STUDENT_CONFIG.epochs, lambda v: min(max(int(v), 1), 50)),
     "seed": (0, lambda v: min(max(int(v), 0), 10_000)),
 }
-# Widget keys that must survive page switches (Streamlit drops a widget's state when a page
-# without that widget runs; re-assigning it at the top of each run keeps it).
-PERSISTENT = tuple(SETTINGS) + ("device", "teacher_choice", "teacher_arch", "teacher_epochs", "teacher_lr",
-                                "log_scale", "image_index")
+# Other values that outlive page switches (widgets bound to them with `bound()`).
+DEFAULTS = {"device": "auto", "teacher_choice": "pretrained", "teacher_arch": lab.DEFAULT_TEACHER,
+            "teacher_epochs": TEACHER_CONFIG.epochs, "teacher_lr": TEACHER_CONFIG.lr, "log_scale": False,
+            "image_index": 0}
 
 
 def init_session() -> None:
@@ -74,11 +77,29 @@ def init_session() -> None:
                 except (TypeError, ValueError):
                     pass
             ss[key] = value
-        ss.setdefault("device", "auto")
-        ss.setdefault("teacher_choice", "pretrained")
-    for key in PERSISTENT:
-        if key in ss:
-            ss[key] = ss[key]
+        for key, value in DEFAULTS.items():
+            ss[key] = value
+
+
+def bound(widget, name: str, *args, **kwargs):
+    """Call a widget whose value lives in st.session_state[name] and survives page switches.
+
+    Streamlit forgets a widget's state when a page without it runs; the value is kept under
+    `name` (never a widget key) and the widget (key `w_<name>`) starts from it.
+    """
+    ss = st.session_state
+    key = f"w_{name}"
+    if key not in ss:
+        ss[key] = ss[name]
+    value = widget(*args, key=key, **kwargs)
+    ss[name] = value
+    return value
+
+
+def set_value(name: str, value) -> None:
+    """Change a bound setting from code (before its widget is drawn in this run)."""
+    st.session_state[name] = value
+    st.session_state[f"w_{name}"] = value
 
 
 def sync_query_params() -> None:
@@ -288,7 +309,7 @@ def start_teacher_job(arch: str, epochs: int, lr: float, seed: int) -> Job:
     ss = st.session_state
     config = replace(TEACHER_CONFIG, epochs=int(epochs), lr=float(lr), seed=int(seed), device=ss.device)
     job = Job(next(_ids), "teacher", ss.dataset, {"arch": arch, **config.as_dict()},
-              {"teacher": Run("teacher", arch)}, f"{arch} · {epochs} epochs")
+              {"teacher": Run("teacher", arch)}, f"{arch} · {epochs} epoch{'s' if epochs != 1 else ''}")
 
     def events(data, stop):
         for event in train_teacher(data, arch, config, stop):
@@ -381,7 +402,7 @@ def harvest() -> None:
             job.harvested = True
             if job.kind == "teacher" and job.runs["teacher"].metrics is not None \
                     and job.dataset_name == st.session_state.dataset:
-                st.session_state.teacher_choice = job.key
+                set_value("teacher_choice", job.key)
 
 
 # ---------------------------------------------------------------- rendering helpers
@@ -436,22 +457,22 @@ def _draw_job(job: Job) -> None:
         text = (f"{STATUS_TEXT.get(job.status, job.status)} step {done:,} of {total:,} · "
                 f"{rate:,.0f} images/s · ETA {fmt_seconds(eta)}") if total else STATUS_TEXT.get(job.status, "")
         cols[0].progress(min(frac, 1.0), text=text)
-        if cols[1].button("■ Stop", key=f"stop-{job.key}", type="primary", width="stretch",
+        if cols[1].button("Stop", key=f"stop-{job.key}", type="primary", width="stretch",
                           disabled=job.stop.is_set()):
             job.stop.set()
             st.toast("Stopping… (takes effect within one step)")
     else:
         elapsed = fmt_seconds(max((r.last.seconds for r in job.runs.values() if r.last is not None), default=0))
         if job.status == "finished":
-            head.success(f"Finished **{job.label}** in {elapsed}.", icon="✅")
+            head.success(f"Finished **{job.label}** in {elapsed}.", icon=":material/check_circle:")
         elif job.status == "stopped":
-            head.warning(f"**Stopped.** {job.message}", icon="⏹️")
+            head.warning(f"**Stopped.** {job.message}", icon=":material/stop_circle:")
         elif job.status == "diverged":
-            head.error(f"**Training diverged.** {job.message}", icon="💥")
+            head.error(f"**Training diverged.** {job.message}", icon=":material/warning:")
         elif job.status == "abandoned":
-            head.warning("This run was stopped because its browser tab was closed.", icon="⏹️")
+            head.warning("This run was stopped because its browser tab was closed.", icon=":material/stop_circle:")
         else:
-            head.error(job.message, icon="🚫")
+            head.error(job.message, icon=":material/error:")
     histories = {(f"{r.name} ({r.arch})" if job.kind == "distill" else r.name): r.history
                  for r in job.runs.values()}
     totals = [r.last.total_steps for r in job.runs.values() if r.last is not None]
@@ -470,8 +491,8 @@ def need_teacher() -> TeacherInfo:
     info = teacher_info()
     if info is None:
         st.warning(f"There is no teacher for **{st.session_state.dataset}** yet. Train one on the "
-                   "**Teacher** page (or pick mnist-sample, which ships with a pretrained teacher).", icon="🧑‍🏫")
-        st.page_link("app_pages/teacher.py", label="Go to the Teacher page", icon="🧑‍🏫")
+                   "**Teacher** page (or pick mnist-sample, which ships with a pretrained teacher).", icon=":material/school:")
+        st.page_link("app_pages/teacher.py", label="Go to the Teacher page", icon=":material/school:")
         st.stop()
     return info
 
@@ -500,7 +521,7 @@ def device_label(name: str) -> str:
 
 def temperature_slider(label: str = "Temperature T") -> float:
     """The one T slider (same key on every page, so T follows you and the URL)."""
-    return st.slider(label, 0.5, 20.0, key="T", step=0.5,
+    return bound(st.slider, "T", label, 0.5, 20.0, step=0.5,
                      help="T = 1 is the ordinary softmax. Higher T softens the teacher's probabilities and "
                           "reveals how it ranks the wrong classes.")
 
@@ -508,13 +529,12 @@ def temperature_slider(label: str = "Temperature T") -> float:
 def image_picker(data: lab.Dataset, label: str = "Test image") -> int:
     """A test-image index slider (shared across pages) and a random-pick button."""
     n = len(data.test_labels)
-    if st.session_state.get("image_index", 0) >= n:
-        st.session_state.image_index = 0
-    st.session_state.setdefault("image_index", 0)
+    if st.session_state.image_index >= n:
+        set_value("image_index", 0)
     cols = st.columns([4, 1])
     with cols[1]:
         st.write("")
-        if st.button("🎲", help="a random test image", key="random_image"):
-            st.session_state.image_index = int(torch.randint(n, (1,)).item())
+        if st.button(":material/casino:", help="a random test image", key="random_image"):
+            set_value("image_index", int(torch.randint(n, (1,)).item()))
     with cols[0]:
-        return st.slider(label, 0, n - 1, key="image_index")
+        return bound(st.slider, "image_index", label, 0, n - 1)

@@ -7,14 +7,14 @@ from lab.compare import comparison_row, verdict
 from app_pages import _app as app
 
 app.page_header("Compare", "Accuracy, size, speed, agreement with the teacher and calibration — measured, for "
-                "every model you trained in this session.", "📊")
+                "every model you trained in this session.")
 
 data = app.dataset()
 jobs = app.distill_jobs()
 teachers = app.teachers()
 if not jobs:
-    st.info("No students yet. Train a pair on the **Distill** page: the comparison appears here.", icon="⚗️")
-    st.page_link("app_pages/distill.py", label="Go to the Distill page", icon="⚗️")
+    st.info("No students yet. Train a pair on the **Distill** page: the comparison appears here.", icon=":material/science:")
+    st.page_link("app_pages/distill.py", label="Go to the Distill page", icon=":material/science:")
     st.stop()
 
 labels = {j.key: f"run {j.id}: {j.label}" for j in jobs}

@@ -7,7 +7,7 @@ from lab.dark_knowledge import temperature_sweep
 from app_pages import _app as app
 
 app.page_header("Concepts", "A large <b>teacher</b> network teaches a small <b>student</b> network by showing it "
-                "not only the right answer, but how plausible it finds every wrong one.", "💡")
+                "not only the right answer, but how plausible it finds every wrong one.")
 
 c1, c2, c3 = st.columns(3)
 with c1:
@@ -42,7 +42,7 @@ with st.expander("Learn more: what T and α do, and why T²"):
 The code: `lab/losses.py → distillation_loss()`.""")
 
 st.divider()
-st.subheader("🌡️ Temperature playground")
+st.subheader(":material/thermostat: Temperature playground")
 st.caption("A real test image, the teacher's logits, and its softmax at the temperature you choose. Drag T: "
            "nothing trains, everything is instant.")
 
@@ -56,7 +56,7 @@ with left:
     st.image(figures.mosaic(image[None], 1, pad=0, scale=7), caption=f"test image #{index} · "
              f"true class: {data.classes[int(data.test_labels[index])]}", width=196)
     T = app.temperature_slider()
-    log_scale = st.toggle("log scale", key="log_scale")
+    log_scale = app.bound(st.toggle, "log_scale", "log scale")
 logits = teacher.test_logits[index]
 with right:
     st.plotly_chart(figures.soft_target_bars(logits, data.classes, T, log_scale=log_scale),

@@ -8,7 +8,7 @@ from lab.dark_knowledge import class_similarity, confusable_pairs, temperature_s
 from app_pages import _app as app
 
 app.page_header("Dark knowledge", "A trained teacher is almost always sure of the right class — but its tiny "
-                "probabilities for the wrong classes say which ones look alike. Raise T to read them.", "🌗")
+                "probabilities for the wrong classes say which ones look alike. Raise T to read them.")
 
 data = app.dataset()
 teacher = app.need_teacher()
@@ -18,7 +18,7 @@ c = st.columns([2, 1, 1])
 with c[0]:
     T = app.temperature_slider()
 with c[1]:
-    log_scale = st.toggle("log scale", key="log_scale", help="show the tiny probabilities too")
+    log_scale = app.bound(st.toggle, "log_scale", "log scale", help="show the tiny probabilities too")
 with c[2]:
     st.caption(f"Teacher: **{teacher.label}**")
 

@@ -7,7 +7,7 @@ from lab.data import data_dir
 from app_pages import _app as app
 
 app.page_header("Data", "Every model here learns from the same images. Look at them first: what the classes are, "
-                "how many of each, and where the files came from.", "🗂️")
+                "how many of each, and where the files came from.")
 
 data = app.dataset()
 n_train, n_test = len(data.train_labels), len(data.test_labels)
@@ -16,7 +16,7 @@ c[0].metric("Dataset", data.name)
 c[1].metric("Training images", f"{n_train:,}")
 c[2].metric("Test images", f"{n_test:,}")
 c[3].metric("Image size", "×".join(str(s) for s in data.shape))
-st.info(f"**Where it came from — {data.origin}.** {data.source}", icon="📦")
+st.info(f"**Where it came from — {data.origin}.** {data.source}", icon=":material/inventory_2:")
 
 left, right = st.columns([3, 2], gap="large")
 with left:

@@ -6,7 +6,7 @@ from lab.compare import verdict
 from app_pages import _app as app
 
 app.page_header("Distill", "Same student, same starting weights, same batches — one learns from the labels, the "
-                "other from the teacher's soft targets. Watch both learn side by side.", "⚗️")
+                "other from the teacher's soft targets. Watch both learn side by side.")
 
 data = app.dataset()
 teacher = app.need_teacher()
@@ -17,21 +17,21 @@ st.caption(f"Teacher: **{teacher.label}** · {teacher.metrics['test_accuracy']:.
 choices = app.model_choices("student")
 c = st.columns([2, 2, 2, 1, 1])
 with c[0]:
-    st.selectbox("Student", list(choices), key="student", format_func=choices.get)
+    app.bound(st.selectbox, "student", "Student", list(choices), format_func=choices.get)
 with c[1]:
     T = app.temperature_slider()
 with c[2]:
-    st.slider("α — weight of the soft targets", 0.0, 1.0, key="alpha", step=0.05,
+    app.bound(st.slider, "alpha", "α — weight of the soft targets", 0.0, 1.0, step=0.05,
               help="0 = labels only, 1 = the teacher's soft targets only.")
 with c[3]:
-    st.number_input("Epochs", 1, 50, key="epochs")
+    app.bound(st.number_input, "epochs", "Epochs", 1, 50)
 with c[4]:
-    st.number_input("Seed", 0, 10_000, key="seed", help="initial weights and batch order (both students share it)")
+    app.bound(st.number_input, "seed", "Seed", 0, 10_000, help="initial weights and batch order (both students share it)")
 
 running = app.running_job()
 b = st.columns([1, 3])
-go = b[0].button("▶ Train both students", type="primary", disabled=running is not None, width="stretch")
-b[1].caption("🔗 The page's URL now carries this setup (dataset, student, T, α, epochs, seed): paste it to a class "
+go = b[0].button("Train both students", type="primary", disabled=running is not None, width="stretch")
+b[1].caption(":material/link: The page's URL now carries this setup (dataset, student, T, α, epochs, seed): paste it to a class "
              "and everyone opens the same experiment." + ("  \nA run is in progress: wait for it or stop it."
                                                          if running is not None else ""))
 if go and running is None:
@@ -52,7 +52,7 @@ def show_pair(job) -> None:
     info = app.teachers().get(job.teacher_key)
     if info is not None:
         st.markdown(f"<div class='verdict'>{verdict(info.metrics, hard, distilled)}</div>", unsafe_allow_html=True)
-    st.page_link("app_pages/compare.py", label="Compare all models in detail", icon="📊")
+    st.page_link("app_pages/compare.py", label="Compare all models in detail", icon=":material/leaderboard:")
 
 
 app.job_panel("distill", show_result=show_pair)

@@ -1,12 +1,11 @@
 """Teacher: use the pretrained teacher, or train your own live (progress, curves, Stop)."""
 import streamlit as st
 
-from lab.models import DEFAULT_TEACHER
 from lab.recipes import TEACHER_CONFIG
 from app_pages import _app as app
 
 app.page_header("Teacher", "The teacher is a big network trained the ordinary way, on labels. Its job later is to "
-                "explain its answers to a small student. Use the pretrained one, or train your own here.", "🧑‍🏫")
+                "explain its answers to a small student. Use the pretrained one, or train your own here.")
 
 data = app.dataset()
 ss = st.session_state
@@ -28,32 +27,29 @@ def result_card(info) -> None:
 st.subheader("The teacher in use")
 if available:
     labels = {k: v.label for k, v in available.items()}
-    if ss.get("teacher_choice") not in labels:
-        ss.teacher_choice = next(iter(labels))
-    st.radio("Teacher", list(labels), key="teacher_choice", format_func=labels.get, horizontal=True,
-             label_visibility="collapsed")
+    if ss.teacher_choice not in labels:
+        app.set_value("teacher_choice", next(iter(labels)))
+    app.bound(st.radio, "teacher_choice", "Teacher", list(labels), format_func=labels.get, horizontal=True,
+              label_visibility="collapsed")
     info = available[ss.teacher_choice]
     result_card(info)
     if info.key == "pretrained":
         st.caption(f"Shipped with the lab in `assets/teacher-{data.name}/`, trained with "
                    f"`python -m lab teacher --dataset {data.name} --out assets/teacher-{data.name}`.")
 else:
-    st.info(f"No teacher for **{data.name}** yet: train one below.", icon="🧑‍🏫")
+    st.info(f"No teacher for **{data.name}** yet: train one below.", icon=":material/school:")
 
 st.divider()
 st.subheader("Train your own teacher")
 choices = app.model_choices("teacher")
-ss.setdefault("teacher_arch", DEFAULT_TEACHER)
-ss.setdefault("teacher_epochs", TEACHER_CONFIG.epochs)
-ss.setdefault("teacher_lr", TEACHER_CONFIG.lr)
 running = app.running_job()
 with st.form("teacher_form", border=False):
     c = st.columns([3, 1, 1, 1])
-    arch = c[0].selectbox("Architecture", list(choices), key="teacher_arch", format_func=choices.get)
-    epochs = c[1].number_input("Epochs", 1, 50, key="teacher_epochs")
-    lr = c[2].number_input("Learning rate", 1e-5, 1.0, key="teacher_lr", format="%.4f", step=1e-3)
+    arch = app.bound(c[0].selectbox, "teacher_arch", "Architecture", list(choices), format_func=choices.get)
+    epochs = app.bound(c[1].number_input, "teacher_epochs", "Epochs", 1, 50)
+    lr = app.bound(c[2].number_input, "teacher_lr", "Learning rate", 1e-5, 1.0, format="%.4f", step=1e-3)
     c[3].write("")
-    go = c[3].form_submit_button("▶ Train teacher", type="primary", width="stretch",
+    go = c[3].form_submit_button("Train teacher", type="primary", width="stretch",
                                  disabled=running is not None)
 if running is not None and not go:
     st.caption("A run is in progress: it must end (or be stopped) before another starts.")
