@@ -81,7 +81,7 @@ def init_session() -> None:
             ss[key] = value
 
 
-def bound(widget, name: str, *args, **kwargs):
+def bound(widget, name: str, *args, in_form: bool = False, **kwargs):
     """Call a widget whose value lives in st.session_state[name] and survives page switches.
 
     Streamlit forgets a widget's state when a page without it runs; the value is kept under
@@ -89,11 +89,22 @@ def bound(widget, name: str, *args, **kwargs):
     """
     ss = st.session_state
     key = f"w_{name}"
-    if key not in ss:
+    if in_form:  # widgets in a form take no callbacks: the form's page owns them
+        if key not in ss:
+            ss[key] = ss[name]
+    else:
+        # The same setting may be drawn on several pages (T): start from the kept value, and
+        # copy every change back before the next run (callbacks run before the script).
         ss[key] = ss[name]
+        kwargs["on_change"] = _copy_back
+        kwargs["args"] = (name,)
     value = widget(*args, key=key, **kwargs)
     ss[name] = value
     return value
+
+
+def _copy_back(name: str) -> None:
+    st.session_state[name] = st.session_state[f"w_{name}"]
 
 
 def set_value(name: str, value) -> None:

@@ -45,9 +45,11 @@ choices = app.model_choices("teacher")
 running = app.running_job()
 with st.form("teacher_form", border=False):
     c = st.columns([3, 1, 1, 1])
-    arch = app.bound(c[0].selectbox, "teacher_arch", "Architecture", list(choices), format_func=choices.get)
-    epochs = app.bound(c[1].number_input, "teacher_epochs", "Epochs", 1, 50)
-    lr = app.bound(c[2].number_input, "teacher_lr", "Learning rate", 1e-5, 1.0, format="%.4f", step=1e-3)
+    arch = app.bound(c[0].selectbox, "teacher_arch", "Architecture", list(choices), format_func=choices.get,
+                     in_form=True)
+    epochs = app.bound(c[1].number_input, "teacher_epochs", "Epochs", 1, 50, in_form=True)
+    lr = app.bound(c[2].number_input, "teacher_lr", "Learning rate", 1e-5, 1.0, format="%.4f", step=1e-3,
+                   in_form=True)
     c[3].write("")
     go = c[3].form_submit_button("Train teacher", type="primary", width="stretch",
                                  disabled=running is not None)

@@ -115,7 +115,10 @@ def training_curves(runs: dict[str, list[dict]], total_steps: int | None = None,
     fig.update_xaxes(title="step", range=[0, total_steps] if total_steps else None)
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(range=[0, 1.01], tickformat=".0%", row=1, col=2)
-    return _layout(fig, height)
+    _layout(fig, height)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="center", x=0.5),
+                      margin=dict(l=10, r=10, t=30, b=10))
+    return fig
 
 
 # ---------------------------------------------------------------- data
@@ -227,12 +230,17 @@ def accuracy_vs_size(rows: list[dict], height: int = 380) -> go.Figure:
             continue
         fig.add_scatter(x=[r["params"] for r in chosen], y=[r["test_accuracy"] for r in chosen], mode="markers+text",
                         name={"teacher": "teacher", "hard": "student (labels)", "distilled": "student (distilled)"}[role],
-                        text=[r["model"] for r in chosen], textposition="top center",
+                        text=[r["model"] for r in chosen], textposition="middle right", cliponaxis=False,
+                        hovertemplate="%{text}<br>%{x:,} parameters<br>%{y:.2%}<extra></extra>",
                         marker=dict(size=[10 + 4 * np.log10(max(r["params"], 10)) for r in chosen],
                                     color=COLORS[role], line=dict(color="white", width=1)))
-    fig.update_xaxes(type="log", title="parameters (log scale)")
+    params = [r["params"] for r in rows if r.get("params")] or [1]
+    fig.update_xaxes(type="log", title="parameters (log scale)",
+                     range=[np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.6])
     fig.update_yaxes(title="test accuracy", tickformat=".1%")
-    return _layout(fig, height, title="Accuracy against size")
+    _layout(fig, height, title="Accuracy against size")
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5))
+    return fig
 
 
 def confusion_matrices(named: list[tuple[str, list[list[int]]]], classes, height: int = 360) -> go.Figure:
