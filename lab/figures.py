@@ -197,11 +197,12 @@ def similarity_heatmap(similarity: torch.Tensor, classes, temperature: float, hi
                        height: int = 440) -> go.Figure:
     """Mean soft targets per true class (rows) at T. With the diagonal hidden, the colour scale
     shows only the off-diagonal mass: which classes the teacher thinks look alike."""
-    matrix = torch.as_tensor(similarity).float().clone()
-    if hide_diagonal:
-        matrix.fill_diagonal_(float("nan"))
+    z = torch.as_tensor(similarity).float().tolist()
+    if hide_diagonal:  # None (JSON null), not NaN: browsers' JSON.parse rejects NaN
+        for i in range(len(z)):
+            z[i][i] = None
     names = [str(c) for c in classes]
-    fig = go.Figure(go.Heatmap(z=matrix.tolist(), x=names, y=names, colorscale="Purples", hoverongaps=False,
+    fig = go.Figure(go.Heatmap(z=z, x=names, y=names, colorscale="Purples", hoverongaps=False,
                                colorbar=dict(title="mean p"),
                                hovertemplate="true %{y} → %{x}: %{z:.4f}<extra></extra>"))
     fig.update_xaxes(title="soft target for class", type="category", side="bottom")
