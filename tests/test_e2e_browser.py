@@ -107,7 +107,13 @@ def _no_exception(page, where: str):
 
 
 def _shot(page, name: str):
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    """The whole page: Streamlit scrolls inside its main block, so grow the viewport to fit it."""
+    height = page.evaluate("""() => Math.max(...['stMain', 'stAppViewContainer', 'stMainBlockContainer']
+        .map(id => document.querySelector(`[data-testid="${id}"]`)).filter(Boolean).map(e => e.scrollHeight))""")
+    page.set_viewport_size({"width": 1440, "height": int(min(max(height, 1000), 5000))})
+    page.wait_for_timeout(600)  # plotly redraws at the new size
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size({"width": 1440, "height": 1000})
 
 
 def _goto(page, title: str):
