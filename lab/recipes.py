@@ -102,3 +102,33 @@ def save_result(folder: Path, result: TrainResult, dataset: Dataset, config: Tra
                                  config=config.as_dict(), history=result.history, **extra)
     checkpoints.save(folder, result.model.cpu(), card)
     return card
+
+
+def distill_pair_together(dataset: Dataset, teacher: torch.nn.Module, student: str = DEFAULT_STUDENT,
+                          temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA,
+                          config: TrainConfig = STUDENT_CONFIG, stop=None,
+                          teacher_logits: torch.Tensor | None = None) -> Iterator[tuple[str, Event]]:
+    """Like `distill_pair`, but the two students take turns, one event each: both learning
+    curves grow side by side on one chart (what the app shows live). Same initial weights,
+    same batches (each run has its own seeded generator), so the results equal `distill_pair`'s.
+    A run that ends early (stopped, diverged) leaves the other running until it ends too.
+    """
+    check_temperature_alpha(temperature, alpha)
+    initial = init_model(student, dataset, config.seed)
+    if config.augment:
+        soft = SoftTargets(temperature, alpha, teacher=teacher.to(pick_device(config.device)).eval())
+    else:
+        if teacher_logits is None:
+            teacher_logits = teacher_train_logits(teacher, dataset, config.device)
+        soft = SoftTargets(temperature, alpha, teacher_logits=teacher_logits)
+    runs = {"hard": train(copy.deepcopy(initial), dataset, HardLabels(), config, stop),
+            "distilled": train(copy.deepcopy(initial), dataset, soft, config, stop)}
+    while runs:
+        for name in list(runs):
+            event = next(runs[name], None)
+            if event is None:
+                del runs[name]
+                continue
+            yield name, event
+            if event.done:
+                del runs[name]

@@ -1,0 +1,551 @@
+"""The app's only Streamlit glue: cached datasets and teachers, session state, the
+experiment settings (synced with the URL), and the background training-job runner.
+
+Pages import this module, call `lab/` and render. Nothing here trains or plots by itself:
+a Job runs one of lab's training generators (`train_teacher`, `distill_pair_together`)
+in a thread and keeps the events; `job_panel()` draws them a few times a second.
+
+Threads never touch `st.*`: a job writes only to its own Job object, which lives in the
+session's `st.session_state`; the page (script thread) reads it.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+import lab
+from lab import checkpoints, figures
+from lab.device import cap_threads, pick_device
+from lab.errors import LabError
+from lab.metrics import predict_logits
+from lab.models import MODELS, STUDENTS, TEACHERS, count_params
+from lab.recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG,
+                         distill_pair_together, summarize, teacher_train_logits, train_teacher)
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
+POLL_S = 0.4                 # how often a running job's panel refreshes
+HEARTBEAT_TIMEOUT_S = 20.0   # a job whose page has not polled for this long has no one watching
+MAX_JOBS = 2                 # training jobs running at once in this server process (others wait)
+
+# Torch's intra-op pool is shared by every session of this process: leave one core to the
+# web server so a training job cannot starve it.
+THREADS = cap_threads(max(1, (os.cpu_count() or 1) - 1))
+# The first optimizer a process builds imports torch._dynamo (seconds). Do it once here, at
+# server start, not inside a job thread where it competes with the page's polling.
+torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
+_slots = threading.BoundedSemaphore(MAX_JOBS)
+_ids = itertools.count(1)
+
+# ---------------------------------------------------------------- settings (URL query params)
+
+SETTINGS = {  # key: (default, parse)
+    "dataset": ("mnist-sample", lambda v: v if v in lab.DATASETS else None),
+    "student": (lab.DEFAULT_STUDENT, lambda v: v if v in STUDENTS else None),
+    "T": (DEFAULT_TEMPERATURE, lambda v: min(max(float(v), 0.5), 20.0)),
+    "alpha": (DEFAULT_ALPHA, lambda v: min(max(float(v), 0.0), 1.0)),
+    "epochs": (STUDENT_CONFIG.epochs, lambda v: min(max(int(v), 1), 50)),
+    "seed": (0, lambda v: min(max(int(v), 0), 10_000)),
+}
+# Other values that outlive page switches (widgets bound to them with `bound()`).
+DEFAULTS = {"device": "auto", "teacher_choice": "pretrained", "teacher_arch": lab.DEFAULT_TEACHER,
+            "teacher_epochs": TEACHER_CONFIG.epochs, "teacher_lr": TEACHER_CONFIG.lr, "log_scale": False,
+            "image_index": 0}
+
+
+def init_session() -> None:
+    """Once per session: settings from the URL (a shared link opens the same experiment)."""
+    ss = st.session_state
+    if "initialized" not in ss:
+        ss.initialized = True
+        ss.jobs = []                     # every Job of this session, oldest first
+        query = st.query_params
+        for key, (default, parse) in SETTINGS.items():
+            value = default
+            if key in query:
+                try:
+                    parsed = parse(query[key])
+                    value = default if parsed is None else parsed
+                except (TypeError, ValueError):
+                    pass
+            ss[key] = value
+        for key, value in DEFAULTS.items():
+            ss[key] = value
+
+
+def bound(widget, name: str, *args, in_form: bool = False, **kwargs):
+    """Call a widget whose value lives in st.session_state[name] and survives page switches.
+
+    Streamlit forgets a widget's state when a page without it runs; the value is kept under
+    `name` (never a widget key) and the widget (key `w_<name>`) starts from it.
+    """
+    ss = st.session_state
+    key = f"w_{name}"
+    if in_form:  # widgets in a form take no callbacks: the form's page owns them
+        if key not in ss:
+            ss[key] = ss[name]
+    else:
+        # The same setting may be drawn on several pages (T): start from the kept value, and
+        # copy every change back before the next run (callbacks run before the script).
+        ss[key] = ss[name]
+        kwargs["on_change"] = _copy_back
+        kwargs["args"] = (name,)
+    value = widget(*args, key=key, **kwargs)
+    ss[name] = value
+    return value
+
+
+def _copy_back(name: str) -> None:
+    st.session_state[name] = st.session_state[f"w_{name}"]
+
+
+def set_value(name: str, value) -> None:
+    """Change a bound setting from code (before its widget is drawn in this run)."""
+    st.session_state[name] = value
+    st.session_state[f"w_{name}"] = value
+
+
+def sync_query_params() -> None:
+    """Write the experiment back to the URL (only when it changed)."""
+    wanted = {k: _fmt(st.session_state[k]) for k in SETTINGS}
+    if {k: st.query_params.get(k) for k in wanted} != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def settings() -> dict:
+    return {k: st.session_state[k] for k in SETTINGS}
+
+
+# ---------------------------------------------------------------- shared, read-only resources
+
+@st.cache_resource(show_spinner="Loading the dataset…")
+def _load_dataset(name: str) -> lab.Dataset:
+    return lab.load(name)
+
+
+def dataset(name: str | None = None, stop_on_error: bool = True) -> lab.Dataset | None:
+    """The chosen dataset (cached for every session); on failure a clear message, no traceback."""
+    name = name or st.session_state.get("dataset", "mnist-sample")
+    try:
+        return _load_dataset(name)
+    except LabError as e:
+        st.error(f"**{name} is not available.** {e}")
+        if stop_on_error:
+            st.info("Pick **mnist-sample** in the sidebar: it ships with the lab and always works offline.")
+            st.stop()
+        return None
+
+
+def pretrained_dir(dataset_name: str) -> Path:
+    return ASSETS / f"teacher-{dataset_name}"
+
+
+@st.cache_resource(show_spinner="Loading the pretrained teacher…")
+def _pretrained(dataset_name: str):
+    """(model, card, test logits) of the shipped teacher, shared read-only by every session."""
+    folder = pretrained_dir(dataset_name)
+    if not (folder / checkpoints.CARD).is_file():
+        return None
+    model, card = checkpoints.load(folder)
+    data = _load_dataset(dataset_name)
+    logits = predict_logits(model, data.test_images, data.mean, data.std)
+    return model, card, logits
+
+
+# ---------------------------------------------------------------- training jobs
+
+@dataclass
+class Run:
+    """One model inside a job: its live history, then its model and measured metrics."""
+    name: str                       # "teacher" | "hard" | "distilled"
+    arch: str
+    history: list = field(default_factory=list)
+    last: object = None             # the latest lab Event
+    status: str = "waiting"         # waiting | running | finished | stopped | diverged
+    model: torch.nn.Module | None = None
+    metrics: dict | None = None     # recipes.summarize() once measured
+    test_logits: torch.Tensor | None = None
+    message: str = ""
+
+
+@dataclass
+class Job:
+    id: int
+    kind: str                       # "teacher" | "distill"
+    dataset_name: str
+    settings: dict
+    runs: dict
+    label: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    status: str = "queued"          # queued | running | measuring | finished | stopped | diverged | error | abandoned
+    message: str = ""
+    started: float = field(default_factory=time.monotonic)
+    heartbeat: float = field(default_factory=time.monotonic)
+    session_id: str | None = None
+    teacher_key: str | None = None
+    thread: threading.Thread | None = None
+    announced: bool = False         # the page has re-rendered once after the job ended
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("finished", "stopped", "diverged", "error", "abandoned")
+
+    @property
+    def key(self) -> str:
+        return f"job{self.id}"
+
+    def progress(self) -> tuple[int, int, float, float | None]:
+        """(steps done, total steps, images/s, ETA seconds) over all runs of the job."""
+        events = [r.last for r in self.runs.values() if r.last is not None]
+        if not events:
+            return 0, 0, 0.0, None
+        done = sum(e.step for e in events)
+        total = sum(e.total_steps for e in events) if len(events) == len(self.runs) else \
+            events[0].total_steps * len(self.runs)
+        rate = sum(e.images_per_s or 0 for e in events if not e.done)
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / done * (total - done) if done and not self.done else None
+        return done, total, rate, eta
+
+
+def _session_id() -> str | None:
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None and Runtime.exists() else None
+
+
+def _nobody_watching(job: Job) -> bool:
+    """True once the browser tab that started the job is gone (closed, reloaded, lost)."""
+    if job.session_id is None:  # no server runtime (AppTest, scripts): the caller owns the job
+        return False
+    from streamlit.runtime import Runtime
+    if Runtime.exists() and not Runtime.instance().is_active_session(job.session_id):
+        return True
+    return time.monotonic() - job.heartbeat > HEARTBEAT_TIMEOUT_S
+
+
+def _should_stop(job: Job) -> bool:
+    if job.stop.is_set():
+        return True
+    if _nobody_watching(job):
+        job.status = "abandoned"
+        job.stop.set()
+        return True
+    return False
+
+
+def _work(job: Job, make_events, data: lab.Dataset, teacher_for_metrics=None) -> None:
+    """The job thread: acquire a slot, drain lab's events into the Job, then measure the models."""
+    try:
+        while not _slots.acquire(timeout=0.2):
+            if _should_stop(job):
+                job.status = "abandoned" if job.status == "abandoned" else "stopped"
+                job.message = "Stopped before it started."
+                return
+        try:
+            job.status = "running"
+            job.started = time.monotonic()
+            for name, event in make_events(data, lambda: _should_stop(job)):
+                run = job.runs[name]
+                run.last = event
+                run.status = event.kind if event.done else "running"
+                if event.kind in ("step", "epoch"):
+                    if event.kind == "epoch" and run.history:
+                        run.history[-1] = {**run.history[-1], "test_accuracy": event.test_accuracy}
+                    else:
+                        run.history.append({"step": event.step, "epoch": event.epoch, "loss": event.loss,
+                                            "train_accuracy": event.train_accuracy,
+                                            "test_accuracy": None})
+                if event.done:
+                    run.model, run.message = event.result.model, event.message
+            if job.status == "abandoned":
+                return
+            diverged = [r for r in job.runs.values() if r.status == "diverged"]
+            if diverged:
+                job.status, job.message = "diverged", diverged[0].message
+            elif job.stop.is_set():
+                job.status = "stopped"
+                job.message = next((r.message for r in job.runs.values() if r.status == "stopped"), "Stopped.")
+            job.status = job.status if job.status in ("diverged", "stopped") else "measuring"
+            # Measure every finished model: accuracy, agreement, calibration, size, latency.
+            teacher = teacher_for_metrics
+            for run in job.runs.values():
+                if run.status != "finished" or run.model is None:
+                    continue
+                run.model = run.model.cpu().eval()
+                run.metrics = summarize(run.model, data, run.last.result.metrics,
+                                        teacher=None if teacher is None else teacher.cpu())
+                run.test_logits = predict_logits(run.model, data.test_images, data.mean, data.std)
+            if job.status == "measuring":
+                job.status = "finished"
+        finally:
+            _slots.release()
+    except torch.OutOfMemoryError:
+        job.status, job.message = "error", ("Out of memory. Choose a smaller model or batch, or train on the CPU "
+                                            "(sidebar → device).")
+    except LabError as e:
+        job.status, job.message = "error", str(e)
+    except Exception as e:  # a message on the page, never a traceback
+        job.status, job.message = "error", f"Training failed: {type(e).__name__}: {e}"
+    finally:
+        for run in job.runs.values():
+            if run.status in ("waiting", "running"):
+                run.status = "stopped"
+
+
+def _start(job: Job, make_events, teacher_for_metrics=None) -> Job:
+    job.session_id = _session_id()
+    data = dataset(job.dataset_name)
+    job.thread = threading.Thread(target=_work, args=(job, make_events, data, teacher_for_metrics),
+                                  name=f"lab-{job.key}", daemon=True)
+    st.session_state.jobs.append(job)
+    job.thread.start()
+    return job
+
+
+def start_teacher_job(arch: str, epochs: int, lr: float, seed: int) -> Job:
+    ss = st.session_state
+    config = replace(TEACHER_CONFIG, epochs=int(epochs), lr=float(lr), seed=int(seed), device=ss.device)
+    job = Job(next(_ids), "teacher", ss.dataset, {"arch": arch, **config.as_dict()},
+              {"teacher": Run("teacher", arch)}, f"{arch} · {epochs} epoch{'s' if epochs != 1 else ''}")
+
+    def events(data, stop):
+        for event in train_teacher(data, arch, config, stop):
+            yield "teacher", event
+
+    return _start(job, events)
+
+
+def start_distill_job(teacher_key: str) -> Job:
+    ss = st.session_state
+    info = teacher_info(teacher_key)
+    assert info is not None, teacher_key
+    s = settings()
+    config = replace(STUDENT_CONFIG, epochs=int(s["epochs"]), seed=int(s["seed"]), device=ss.device)
+    teacher = copy.deepcopy(info.model)  # the job's own copy: moving it to a device never touches the shared one
+    job = Job(next(_ids), "distill", ss.dataset, {**s, **config.as_dict()},
+              {"hard": Run("hard", s["student"]), "distilled": Run("distilled", s["student"])},
+              f"{s['student']} · T={s['T']:g} · α={s['alpha']:g} · {s['epochs']} epochs", teacher_key=teacher_key)
+
+    def events(data, stop):
+        logits = teacher_train_logits(teacher, data, config.device)  # once per job: no augmentation
+        yield from distill_pair_together(data, teacher, s["student"], float(s["T"]), float(s["alpha"]), config,
+                                         stop, teacher_logits=logits)
+
+    return _start(job, events, teacher_for_metrics=teacher)
+
+
+def latest_job(kind: str | None = None) -> Job | None:
+    jobs = [j for j in st.session_state.get("jobs", []) if kind is None or j.kind == kind]
+    return jobs[-1] if jobs else None
+
+
+def running_job() -> Job | None:
+    return next((j for j in st.session_state.get("jobs", []) if not j.done), None)
+
+
+def touch() -> None:
+    """Heartbeat: this session is still open and looking."""
+    for job in st.session_state.get("jobs", []):
+        if not job.done:
+            job.heartbeat = time.monotonic()
+
+
+# ---------------------------------------------------------------- teachers of this session
+
+@dataclass
+class TeacherInfo:
+    key: str
+    label: str
+    arch: str
+    model: torch.nn.Module
+    metrics: dict
+    test_logits: torch.Tensor
+    dataset_name: str
+
+
+def teachers(dataset_name: str | None = None) -> dict[str, TeacherInfo]:
+    """The teachers this session can use on the dataset: the shipped one, then its own."""
+    name = dataset_name or st.session_state.dataset
+    found = {}
+    pre = _pretrained(name)
+    if pre is not None:
+        model, card, logits = pre
+        found["pretrained"] = TeacherInfo("pretrained", f"pretrained {card['arch']}", card["arch"], model,
+                                          card["metrics"], logits, name)
+    for job in st.session_state.get("jobs", []):
+        run = job.runs.get("teacher")
+        if job.kind == "teacher" and job.dataset_name == name and run.metrics is not None:
+            found[job.key] = TeacherInfo(job.key, f"your {run.arch} (run {job.id})", run.arch, run.model,
+                                         run.metrics, run.test_logits, name)
+    return found
+
+
+def teacher_info(key: str | None = None) -> TeacherInfo | None:
+    available = teachers()
+    key = key or st.session_state.get("teacher_choice")
+    return available.get(key) or next(iter(available.values()), None)
+
+
+def distill_jobs(dataset_name: str | None = None) -> list[Job]:
+    name = dataset_name or st.session_state.dataset
+    return [j for j in st.session_state.get("jobs", [])
+            if j.kind == "distill" and j.dataset_name == name and j.runs["distilled"].metrics is not None]
+
+
+def harvest() -> None:
+    """After a teacher job ends well, make it the teacher in use (once)."""
+    for job in st.session_state.get("jobs", []):
+        if job.done and not getattr(job, "harvested", False):
+            job.harvested = True
+            if job.kind == "teacher" and job.runs["teacher"].metrics is not None \
+                    and job.dataset_name == st.session_state.dataset:
+                set_value("teacher_choice", job.key)
+
+
+# ---------------------------------------------------------------- rendering helpers
+
+def fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "—"
+    s = int(round(s))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "—"
+    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+STATUS_TEXT = {"queued": "Waiting for a free training slot…", "running": "Training…",
+               "measuring": "Measuring accuracy, size and latency…"}
+
+
+def job_panel(kind: str, show_result=None) -> None:
+    """Live view of this session's latest `kind` job: progress, curves, Stop; then its outcome.
+
+    Re-renders itself every POLL_S seconds while the job runs (st.fragment), so the rest of
+    the page stays responsive. `show_result(job)` draws the page's result card.
+    """
+    job = latest_job(kind)
+    if job is None:
+        return
+    every = None if job.done else POLL_S
+
+    @st.fragment(run_every=every)
+    def panel():
+        touch()
+        if job.done and not job.announced:
+            job.announced = True
+            st.rerun()  # the whole page (and the sidebar) now show the outcome
+        _draw_job(job)
+        if job.done and show_result is not None:
+            show_result(job)
+
+    panel()
+
+
+def _draw_job(job: Job) -> None:
+    done, total, rate, eta = job.progress()
+    head = st.container()
+    if not job.done:
+        cols = head.columns([5, 1])
+        frac = done / total if total else 0.0
+        text = (f"{STATUS_TEXT.get(job.status, job.status)} step {done:,} of {total:,} · "
+                f"{rate:,.0f} images/s · ETA {fmt_seconds(eta)}") if total else STATUS_TEXT.get(job.status, "")
+        cols[0].progress(min(frac, 1.0), text=text)
+        if cols[1].button("Stop", key=f"stop-{job.key}", type="primary", width="stretch",
+                          disabled=job.stop.is_set()):
+            job.stop.set()
+            st.toast("Stopping… (takes effect within one step)")
+    else:
+        elapsed = fmt_seconds(max((r.last.seconds for r in job.runs.values() if r.last is not None), default=0))
+        if job.status == "finished":
+            head.success(f"Finished **{job.label}** in {elapsed}.", icon=":material/check_circle:")
+        elif job.status == "stopped":
+            head.warning(f"**Stopped.** {job.message}", icon=":material/stop_circle:")
+        elif job.status == "diverged":
+            head.error(f"**Training diverged.** {job.message}", icon=":material/warning:")
+        elif job.status == "abandoned":
+            head.warning("This run was stopped because its browser tab was closed.", icon=":material/stop_circle:")
+        else:
+            head.error(job.message, icon=":material/error:")
+    histories = {(f"{r.name} ({r.arch})" if job.kind == "distill" else r.name): r.history
+                 for r in job.runs.values()}
+    totals = [r.last.total_steps for r in job.runs.values() if r.last is not None]
+    if any(histories.values()):
+        st.plotly_chart(figures.training_curves(histories, max(totals) if totals else None),
+                        width="stretch", key=f"curves-{job.key}-{done}")
+
+
+def page_header(title: str, lead: str, icon: str = "") -> None:
+    st.title(f"{icon} {title}".strip())
+    st.markdown(f"<p class='lead'>{lead}</p>", unsafe_allow_html=True)
+
+
+def need_teacher() -> TeacherInfo:
+    """The teacher in use, or a friendly stop explaining how to get one."""
+    info = teacher_info()
+    if info is None:
+        st.warning(f"There is no teacher for **{st.session_state.dataset}** yet. Train one on the "
+                   "**Teacher** page (or pick mnist-sample, which ships with a pretrained teacher).", icon=":material/school:")
+        st.page_link("app_pages/teacher.py", label="Go to the Teacher page", icon=":material/school:")
+        st.stop()
+    return info
+
+
+def model_choices(role: str) -> dict[str, str]:
+    """{name: "name — description (params)"} for the zoo's teachers or students on this dataset."""
+    data = dataset()
+    names = TEACHERS + STUDENTS if role == "teacher" else STUDENTS
+    return {n: f"{n} · {count_params(lab.build(n, data.shape, data.num_classes)):,} params"
+            for n in names}
+
+
+def devices() -> list[str]:
+    found = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def device_label(name: str) -> str:
+    return f"auto ({pick_device('auto').type})" if name == "auto" else name
+
+
+def temperature_slider(label: str = "Temperature T") -> float:
+    """The one T slider (same key on every page, so T follows you and the URL)."""
+    return bound(st.slider, "T", label, 0.5, 20.0, step=0.5,
+                     help="T = 1 is the ordinary softmax. Higher T softens the teacher's probabilities and "
+                          "reveals how it ranks the wrong classes.")
+
+
+def image_picker(data: lab.Dataset, label: str = "Test image") -> int:
+    """A test-image index slider (shared across pages) and a random-pick button."""
+    n = len(data.test_labels)
+    if st.session_state.image_index >= n:
+        set_value("image_index", 0)
+    cols = st.columns([4, 1])
+    with cols[1]:
+        st.write("")
+        if st.button(":material/casino:", help="a random test image", key="random_image"):
+            set_value("image_index", int(torch.randint(n, (1,)).item()))
+    with cols[0]:
+        return bound(st.slider, "image_index", label, 0, n - 1)

@@ -1,0 +1,58 @@
+"""What the teacher's soft targets say, as numbers the Concepts and Dark-knowledge pages plot.
+
+    temperature_sweep(logits, temperatures) -> entropy and probability off the top class per T
+    class_similarity(logits, labels, T, K)  -> (K, K) mean soft targets per true class
+    confusable_pairs(similarity, classes)   -> the class pairs the teacher finds most alike
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .losses import soft_targets
+
+
+def entropy_bits(probs: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy (bits) of each row of probabilities: 0 = certain, log2(K) = uniform."""
+    return -(probs * torch.log2(probs.clamp_min(1e-12))).sum(-1)
+
+
+def off_top_mass(probs: torch.Tensor) -> torch.Tensor:
+    """Probability *not* on the most likely class: where the dark knowledge lives."""
+    return 1 - probs.max(-1).values
+
+
+def temperature_sweep(logits: torch.Tensor, temperatures) -> dict:
+    """Mean entropy (bits) and mean off-top-class mass of softmax(z / T) for each T.
+
+    `logits` is (K,) for one image or (N, K) for many (averaged over images).
+    """
+    logits = logits.float().reshape(-1, logits.shape[-1])
+    entropy, off_top = [], []
+    for t in temperatures:
+        p = soft_targets(logits, float(t))
+        entropy.append(entropy_bits(p).mean().item())
+        off_top.append(off_top_mass(p).mean().item())
+    return {"temperature": [float(t) for t in temperatures], "entropy_bits": entropy, "off_top_mass": off_top,
+            "max_entropy_bits": math.log2(logits.shape[-1])}
+
+
+def class_similarity(logits: torch.Tensor, labels: torch.Tensor, temperature: float, num_classes: int) -> torch.Tensor:
+    """(K, K): row i = the teacher's mean soft targets at T over test images whose true class is i."""
+    probs = soft_targets(logits, temperature).cpu()
+    labels = labels.cpu()
+    sums = torch.zeros(num_classes, num_classes).index_add_(0, labels, probs)
+    counts = torch.bincount(labels, minlength=num_classes).clamp_min(1).unsqueeze(1)
+    return sums / counts
+
+
+def confusable_pairs(similarity: torch.Tensor, classes, top: int = 5) -> list[dict]:
+    """Unordered class pairs ranked by symmetric off-diagonal soft mass (S_ij + S_ji) / 2."""
+    sym = (similarity + similarity.T) / 2
+    k = len(classes)
+    pairs = [(sym[i, j].item(), i, j) for i in range(k) for j in range(i + 1, k)]
+    pairs.sort(reverse=True)
+    return [{"pair": f"{classes[i]} ↔ {classes[j]}", "a": classes[i], "b": classes[j], "mass": mass,
+             "a_to_b": similarity[i, j].item(),
+             "b_to_a": similarity[j, i].item()} for mass, i, j in pairs[:top]]

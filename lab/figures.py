@@ -1,0 +1,262 @@
+"""Pure plotly builders: numbers in, `go.Figure` out. No Streamlit here, so tests can call
+every builder and read the figure's JSON (`fig.to_dict()`) to check what a chart shows.
+
+    soft_target_bars(logits, classes, T)       the teacher's softmax at T=1 and at T
+    temperature_sweep_figure(sweep, T)         entropy / off-top mass as T grows
+    training_curves({name: history})           loss and accuracy per step, one line per run
+    image_grid(images, labels, classes)        a class-by-class mosaic of samples
+    class_balance(dataset)                     images per class, train and test
+    similarity_heatmap(matrix, classes, T)     mean soft targets per true class
+    accuracy_vs_size(rows)                     accuracy against parameters (log scale)
+    confusion_matrices([(name, cm)], classes)  side by side
+"""
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from .losses import soft_targets
+
+# One colour per role, used on every page so a student keeps its colour from chart to chart.
+COLORS = {"teacher": "#6C5CE7", "hard": "#E17055", "distilled": "#00A884", "reference": "#B2BEC3",
+          "accent": "#0984E3"}
+FONT = dict(family="Inter, 'Source Sans Pro', sans-serif", size=13)
+
+
+def _layout(fig: go.Figure, height: int = 360, **kwargs) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT, template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1), **kwargs)
+    return fig
+
+
+def run_color(name: str) -> str:
+    for role in ("distilled", "hard", "teacher"):
+        if role in name:
+            return COLORS[role]
+    return COLORS["accent"]
+
+
+# ---------------------------------------------------------------- temperature
+
+def soft_target_bars(logits: torch.Tensor, classes, temperature: float, log_scale: bool = False,
+                     title: str | None = None, height: int = 320) -> go.Figure:
+    """Bars of softmax(z/T) for one image, with the ordinary softmax (T = 1) as a grey reference."""
+    logits = torch.as_tensor(logits).float().reshape(-1)
+    names = [str(c) for c in classes]
+    fig = go.Figure()
+    if temperature != 1:
+        fig.add_bar(x=names, y=soft_targets(logits, 1.0).tolist(), name="T = 1 (ordinary softmax)",
+                    marker_color=COLORS["reference"])
+    fig.add_bar(x=names, y=soft_targets(logits, temperature).tolist(), name=f"T = {temperature:g}",
+                marker_color=COLORS["teacher"])
+    fig.update_yaxes(title="probability", type="log" if log_scale else "linear",
+                     range=None if log_scale else [0, 1.02])
+    fig.update_xaxes(title="class", type="category")
+    return _layout(fig, height, barmode="group", title=title or f"Soft targets at T = {temperature:g}")
+
+
+def logit_bars(logits: torch.Tensor, classes, height: int = 260) -> go.Figure:
+    """The raw logits z (what the softmax turns into probabilities)."""
+    logits = torch.as_tensor(logits).float().reshape(-1)
+    fig = go.Figure(go.Bar(x=[str(c) for c in classes], y=logits.tolist(), name="logit z",
+                           marker_color=[COLORS["teacher"] if v == logits.max() else COLORS["reference"]
+                                         for v in logits.tolist()]))
+    fig.update_xaxes(title="class", type="category")
+    fig.update_yaxes(title="logit z")
+    return _layout(fig, height, title="The teacher's logits z", showlegend=False)
+
+
+def temperature_sweep_figure(sweep: dict, temperature: float | None = None, height: int = 320,
+                             title: str = "Softening with temperature") -> go.Figure:
+    """Entropy (bits, left axis) and probability off the top class (right axis) against T."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_scatter(x=sweep["temperature"], y=sweep["entropy_bits"], name="entropy (bits)",
+                    line=dict(color=COLORS["teacher"], width=3), secondary_y=False)
+    fig.add_scatter(x=sweep["temperature"], y=sweep["off_top_mass"], name="probability off the top class",
+                    line=dict(color=COLORS["distilled"], width=3, dash="dot"), secondary_y=True)
+    fig.add_hline(y=sweep["max_entropy_bits"], line=dict(color=COLORS["reference"], dash="dash"),
+                  annotation_text="uniform", annotation_position="bottom right")
+    if temperature is not None:
+        fig.add_vline(x=temperature, line=dict(color="#2D3436", width=1.5),
+                      annotation_text=f"T = {temperature:g}", annotation_position="top left")
+    fig.update_xaxes(title="temperature T", type="log")
+    fig.update_yaxes(title="entropy (bits)", secondary_y=False, rangemode="tozero")
+    fig.update_yaxes(title="off the top class", secondary_y=True, range=[0, 1], showgrid=False)
+    return _layout(fig, height, title=title)
+
+
+# ---------------------------------------------------------------- training
+
+def training_curves(runs: dict[str, list[dict]], total_steps: int | None = None, height: int = 340) -> go.Figure:
+    """Loss (left) and accuracy (right) against optimizer steps; one colour per run.
+
+    `runs` maps a run's name to its history rows: {"step", "loss", "train_accuracy", "test_accuracy"?}.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("training loss", "accuracy"), horizontal_spacing=0.08)
+    for name, rows in runs.items():
+        if not rows:
+            continue
+        color = run_color(name)
+        steps = [r["step"] for r in rows]
+        fig.add_scatter(x=steps, y=[r["loss"] for r in rows], name=f"{name} loss", mode="lines",
+                        line=dict(color=color, width=2.5), legendgroup=name, row=1, col=1)
+        fig.add_scatter(x=steps, y=[r["train_accuracy"] for r in rows], name=f"{name} train accuracy",
+                        mode="lines", line=dict(color=color, width=1.5, dash="dot"), legendgroup=name,
+                        showlegend=False, row=1, col=2)
+        tested = [r for r in rows if r.get("test_accuracy") is not None]
+        fig.add_scatter(x=[r["step"] for r in tested], y=[r["test_accuracy"] for r in tested],
+                        name=f"{name} test accuracy", mode="lines+markers", marker=dict(size=8),
+                        line=dict(color=color, width=2.5), legendgroup=name, row=1, col=2)
+    fig.update_xaxes(title="step", range=[0, total_steps] if total_steps else None)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.01], tickformat=".0%", row=1, col=2)
+    _layout(fig, height)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="center", x=0.5),
+                      margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+# ---------------------------------------------------------------- data
+
+def _png_data_uri(array: np.ndarray) -> str:
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def mosaic(images: torch.Tensor, columns: int, pad: int = 2, scale: int = 1) -> np.ndarray:
+    """uint8 (N, C, H, W) -> one uint8 (rows·(H+pad), columns·(W+pad), 3) picture, row-major."""
+    images = torch.as_tensor(images)
+    n, c, h, w = images.shape
+    rows = -(-n // columns)
+    canvas = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, 3), 255, dtype=np.uint8)
+    pixels = images.expand(n, 3, h, w) if c == 1 else images
+    pixels = pixels.permute(0, 2, 3, 1).cpu().numpy()
+    if c == 1:
+        pixels = 255 - pixels  # dark digits on white paper read better on a projector
+    for i in range(n):
+        r, col = divmod(i, columns)
+        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = pixels[i]
+    if scale > 1:
+        canvas = canvas.repeat(scale, 0).repeat(scale, 1)
+    return canvas
+
+
+def image_grid(images: torch.Tensor, labels: torch.Tensor, classes, per_class: int = 10, seed: int = 0,
+               height: int | None = None) -> go.Figure:
+    """`per_class` random samples of every class, one class per row, labelled on the y axis."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.as_tensor(labels).cpu()
+    picked = []
+    for k in range(len(classes)):
+        members = torch.nonzero(labels == k).flatten()
+        members = members[torch.randperm(len(members), generator=generator)[:per_class]]
+        picked.append(members)
+    counts = [len(m) for m in picked]
+    index = torch.cat([torch.cat([m, m[:0].new_full((per_class - len(m),), -1)]) for m in picked])
+    chosen = torch.as_tensor(images).cpu()[index.clamp_min(0)]
+    chosen[index < 0] = 0
+    h = chosen.shape[-1]
+    scale = 2
+    picture = mosaic(chosen, per_class, scale=scale)
+    fig = go.Figure(go.Image(source=_png_data_uri(picture)))
+    step = (h + 2) * scale
+    fig.update_yaxes(tickvals=[(2 + k * (h + 2) + h / 2) * scale for k in range(len(classes))],
+                     ticktext=[f"{c}  ({n})" if n < per_class else str(c) for c, n in zip(classes, counts)],
+                     showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    rows = picture.shape[0]
+    _layout(fig, height or int(rows + 60), showlegend=False)
+    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
+    fig.layout.meta = {"per_class": per_class, "classes": [str(c) for c in classes], "row_height": step}
+    return fig
+
+
+def class_balance(train_labels: torch.Tensor, test_labels: torch.Tensor, classes, height: int = 300) -> go.Figure:
+    k = len(classes)
+    names = [str(c) for c in classes]
+    fig = go.Figure()
+    fig.add_bar(x=names, y=torch.bincount(torch.as_tensor(train_labels).cpu(), minlength=k).tolist(), name="train",
+                marker_color=COLORS["teacher"])
+    fig.add_bar(x=names, y=torch.bincount(torch.as_tensor(test_labels).cpu(), minlength=k).tolist(), name="test",
+                marker_color=COLORS["distilled"])
+    fig.update_xaxes(type="category", title="class")
+    fig.update_yaxes(title="images")
+    return _layout(fig, height, barmode="group", title="Images per class")
+
+
+# ---------------------------------------------------------------- dark knowledge
+
+def similarity_heatmap(similarity: torch.Tensor, classes, temperature: float, hide_diagonal: bool = True,
+                       height: int = 440) -> go.Figure:
+    """Mean soft targets per true class (rows) at T. With the diagonal hidden, the colour scale
+    shows only the off-diagonal mass: which classes the teacher thinks look alike."""
+    z = torch.as_tensor(similarity).float().tolist()
+    if hide_diagonal:  # None (JSON null), not NaN: browsers' JSON.parse rejects NaN
+        for i in range(len(z)):
+            z[i][i] = None
+    names = [str(c) for c in classes]
+    fig = go.Figure(go.Heatmap(z=z, x=names, y=names, colorscale="Purples", hoverongaps=False,
+                               colorbar=dict(title="mean p"),
+                               hovertemplate="true %{y} → %{x}: %{z:.4f}<extra></extra>"))
+    fig.update_xaxes(title="soft target for class", type="category", side="bottom")
+    fig.update_yaxes(title="true class", type="category", autorange="reversed")
+    return _layout(fig, height, title=f"What the teacher thinks looks alike (T = {temperature:g})")
+
+
+def off_top_by_class(similarity: torch.Tensor, classes, temperature: float, height: int = 300) -> go.Figure:
+    """Per true class: how much of the mean soft target sits off the class itself."""
+    matrix = torch.as_tensor(similarity).float()
+    off = (1 - matrix.diag()).tolist()
+    fig = go.Figure(go.Bar(x=[str(c) for c in classes], y=off, marker_color=COLORS["distilled"]))
+    fig.update_xaxes(type="category", title="true class")
+    fig.update_yaxes(title="mass off the true class", rangemode="tozero")
+    return _layout(fig, height, title=f"Dark knowledge per class (T = {temperature:g})", showlegend=False)
+
+
+# ---------------------------------------------------------------- comparison
+
+def accuracy_vs_size(rows: list[dict], height: int = 380) -> go.Figure:
+    """Test accuracy against parameter count (log x); rows: {"model", "role", "params", "test_accuracy", ...}."""
+    fig = go.Figure()
+    for role in ("teacher", "hard", "distilled"):
+        chosen = [r for r in rows if r["role"] == role and r.get("test_accuracy") is not None]
+        if not chosen:
+            continue
+        fig.add_scatter(x=[r["params"] for r in chosen], y=[r["test_accuracy"] for r in chosen], mode="markers+text",
+                        name={"teacher": "teacher", "hard": "student (labels)", "distilled": "student (distilled)"}[role],
+                        text=[r["model"] for r in chosen], textposition="middle right", cliponaxis=False,
+                        hovertemplate="%{text}<br>%{x:,} parameters<br>%{y:.2%}<extra></extra>",
+                        marker=dict(size=[10 + 4 * np.log10(max(r["params"], 10)) for r in chosen],
+                                    color=COLORS[role], line=dict(color="white", width=1)))
+    params = [r["params"] for r in rows if r.get("params")] or [1]
+    fig.update_xaxes(type="log", title="parameters (log scale)",
+                     range=[np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.6])
+    fig.update_yaxes(title="test accuracy", tickformat=".1%")
+    _layout(fig, height, title="Accuracy against size")
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5))
+    return fig
+
+
+def confusion_matrices(named: list[tuple[str, list[list[int]]]], classes, height: int = 360) -> go.Figure:
+    """Confusion matrices side by side (rows: true class, columns: predicted), one colour scale."""
+    named = list(named)
+    names = [str(c) for c in classes]
+    fig = make_subplots(rows=1, cols=max(len(named), 1), subplot_titles=[n for n, _ in named],
+                        horizontal_spacing=0.04)
+    zmax = max((max(max(r) for r in cm) for _, cm in named), default=1)
+    for i, (name, cm) in enumerate(named, start=1):
+        text = [[str(v) if v else "" for v in row] for row in cm]
+        fig.add_trace(go.Heatmap(z=cm, x=names, y=names, colorscale="Blues", zmin=0, zmax=zmax, showscale=False,
+                                 text=text, texttemplate="%{text}", textfont=dict(size=9), name=name,
+                                 hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"), row=1, col=i)
+        fig.update_xaxes(type="category", title="predicted", row=1, col=i)
+        fig.update_yaxes(type="category", autorange="reversed", showticklabels=i == 1, row=1, col=i)
+    fig.update_yaxes(title="true class", row=1, col=1)
+    return _layout(fig, height, showlegend=False)

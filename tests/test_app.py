@@ -1,0 +1,229 @@
+"""Every page through Streamlit's AppTest: renders without exception; the T slider changes the
+charts (read from the plotly JSON); a tiny teacher and a student pair train; Stop stops; the
+Compare page compares; errors from training become messages, not tracebacks."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+PAGES = {"Concepts": None, "Data": "app_pages/data.py", "Teacher": "app_pages/teacher.py",
+         "Dark knowledge": "app_pages/dark_knowledge.py", "Distill": "app_pages/distill.py",
+         "Compare": "app_pages/compare.py"}
+ENTRY = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+TINY = "?dataset=mnist-sample&student=student-mlp&T=4&alpha=0.9&epochs=1&seed=0"
+
+
+def _app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ENTRY), default_timeout=120)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def _ok(at: AppTest, where: str) -> None:
+    assert not at.exception, f"{where}: {[e.value for e in at.exception]}"
+
+
+def _figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def _go(at: AppTest, title: str) -> AppTest:
+    if PAGES[title]:
+        at.switch_page(PAGES[title])
+    else:
+        at.switch_page("app_pages/concepts.py")
+    return at.run()
+
+
+def _wait(at: AppTest, kind: str, timeout: float = 120) -> object:
+    """Re-run the page (as the polling fragment would) until this session's `kind` job ends."""
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = [j for j in at.session_state["jobs"] if j.kind == kind]
+        if jobs and jobs[-1].done:
+            at.run()
+            return jobs[-1]
+        assert time.monotonic() < deadline, "the job did not end in time"
+        time.sleep(0.3)
+        at.run()
+
+
+@pytest.fixture(scope="module")
+def at():
+    return _app({"epochs": "1", "student": "student-mlp"})
+
+
+def test_every_page_renders_without_exception(at):
+    for title in PAGES:
+        _go(at, title)
+        _ok(at, title)
+        assert at.title[0].value == title
+
+
+def test_temperature_slider_softens_the_soft_targets(at):
+    _go(at, "Concepts")
+    bars = lambda: next(f for f in _figures(at) if f["layout"]["title"]["text"].startswith("Soft targets"))  # noqa: E731
+    at.slider(key="w_T").set_value(1.0).run()
+    sharp = bars()
+    assert len(sharp["data"]) == 1 and sharp["layout"]["title"]["text"] == "Soft targets at T = 1"
+    at.slider(key="w_T").set_value(10.0).run()
+    soft = bars()
+    top_sharp, top_soft = max(sharp["data"][0]["y"]), max(soft["data"][-1]["y"])
+    assert soft["data"][-1]["name"] == "T = 10" and top_soft < top_sharp
+    assert abs(sum(soft["data"][-1]["y"]) - 1) < 1e-4
+    # The same T follows you to Dark knowledge and into the URL.
+    _go(at, "Dark knowledge")
+    _ok(at, "Dark knowledge")
+    assert at.slider(key="w_T").value == 10.0
+    heatmap = next(f for f in _figures(at) if f["data"][0]["type"] == "heatmap")
+    assert "T = 10" in heatmap["layout"]["title"]["text"]
+    assert at.query_params["T"] == ["10"] or at.query_params["T"] == "10"
+
+
+def test_query_params_open_the_same_experiment():
+    at = _app({"dataset": "mnist-sample", "student": "student-cnn-tiny", "T": "7.5", "alpha": "0.5",
+               "epochs": "3", "seed": "42"})
+    _go(at, "Distill")
+    _ok(at, "Distill")
+    assert at.selectbox(key="w_student").value == "student-cnn-tiny"
+    assert at.slider(key="w_T").value == 7.5 and at.slider(key="w_alpha").value == 0.5
+    assert at.number_input(key="w_epochs").value == 3 and at.number_input(key="w_seed").value == 42
+    # Nonsense in the URL falls back to defaults instead of crashing.
+    bad = _app({"T": "hot", "student": "resnet-9000", "epochs": "-3"})
+    _ok(bad, "bad query")
+    assert bad.session_state["T"] == 4.0 and bad.session_state["epochs"] == 1
+
+
+def test_train_tiny_teacher_then_students_then_compare(at):
+    _go(at, "Teacher")
+    at.selectbox(key="w_teacher_arch").set_value("student-mlp")
+    at.number_input(key="w_teacher_epochs").set_value(1)
+    at.button[0].click().run()  # "Train teacher" (the form's submit button)
+    job = _wait(at, "teacher")
+    _ok(at, "Teacher")
+    assert job.status == "finished", job.message
+    assert any("Finished" in s.value for s in at.success)
+    assert at.session_state["teacher_choice"] == job.key  # the new teacher is now in use
+    curves = _figures(at)[0]
+    assert {t["name"] for t in curves["data"]} >= {"teacher loss", "teacher test accuracy"}
+    assert len(curves["data"][0]["x"]) >= 3  # step events were drawn
+
+    _go(at, "Distill")
+    next(b for b in at.button if "Train both" in b.label).click().run()
+    job = _wait(at, "distill")
+    _ok(at, "Distill")
+    assert job.status == "finished", job.message
+    curves = _figures(at)[0]
+    names = {t["name"] for t in curves["data"]}
+    assert "hard (student-mlp) loss" in names and "distilled (student-mlp) loss" in names
+    assert any("The distilled student is" in m.value for m in at.markdown)
+    hard, distilled = job.runs["hard"], job.runs["distilled"]
+    assert hard.history[0]["step"] == distilled.history[0]["step"]  # the two runs took turns
+
+    _go(at, "Compare")
+    _ok(at, "Compare")
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["teacher (student-mlp)", "labels (student-mlp)", "distilled (student-mlp)"]
+    assert table["test_accuracy"].between(0, 1).all()
+    figs = _figures(at)
+    scatter = next(f for f in figs if f["layout"]["title"]["text"] == "Accuracy against size")
+    assert sum(len(t["x"]) for t in scatter["data"]) >= 4  # pretrained + own teacher + 2 students
+    matrices = next(f for f in figs if f["data"][0]["type"] == "heatmap")
+    assert len(matrices["data"]) == 3
+    assert sum(map(sum, matrices["data"][2]["z"])) == 1000  # every test image counted once
+
+
+def test_stop_ends_a_run_within_about_a_second():
+    at = _app()
+    _go(at, "Teacher")
+    at.number_input(key="w_teacher_epochs").set_value(10)
+    at.button[0].click().run()
+    job = at.session_state["jobs"][-1]
+    deadline = time.monotonic() + 120
+    while not (job.runs["teacher"].last is not None and job.runs["teacher"].last.step >= 2):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+        at.run()
+    stop = next(b for b in at.button if b.label == "Stop")
+    pressed = time.monotonic()
+    stop.click().run()
+    job.thread.join(timeout=10)
+    assert not job.thread.is_alive() and time.monotonic() - pressed < 10
+    at.run()
+    assert job.status == "stopped" and job.runs["teacher"].last.step < job.runs["teacher"].last.total_steps
+    assert any("Stopped" in w.value for w in at.warning)
+    _ok(at, "Teacher after Stop")
+
+
+def test_training_errors_become_messages(monkeypatch):
+    from app_pages import _app as glue
+    from lab.errors import DataError
+    from lab.train import Event, TrainResult
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+        yield  # a generator, like the real one
+
+    def diverged(dataset, arch, config, stop):
+        model = torch.nn.Linear(1, 1)
+        yield Event("start", 1, 0, 10)
+        message = "The loss became nan at step 3: training diverged. Lower the learning rate (it is 1; try 0.1)."
+        yield Event("diverged", 1, 3, 10, message=message, result=TrainResult(model, "diverged", {}, [], message))
+
+    def missing(*args, **kwargs):
+        raise DataError("mnist is not here. Use mnist-sample.")
+        yield
+
+    for fake, expected in ((out_of_memory, "Out of memory"), (diverged, "Lower the learning rate"),
+                           (missing, "mnist is not here")):
+        monkeypatch.setattr(glue, "train_teacher", fake)
+        at = _app()
+        _go(at, "Teacher")
+        at.button[0].click().run()
+        _wait(at, "teacher", timeout=30)
+        _ok(at, fake.__name__)
+        assert any(expected in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_a_dataset_that_cannot_load_is_a_message():
+    at = _app({"dataset": "cifar10"})  # LAB_OFFLINE: no files, no download
+    for title in ("Data", "Concepts", "Distill"):
+        _go(at, title)
+        _ok(at, title)
+        assert any("cifar10 is not available" in e.value for e in at.error)
+
+
+def test_closing_the_tab_ends_the_job(monkeypatch, sample):
+    """A job whose browser session is gone stops by itself (no thread training for nobody)."""
+    import threading
+    from streamlit.runtime import Runtime
+
+    from app_pages import _app as glue
+    from lab.recipes import TEACHER_CONFIG, train_teacher
+
+    class GoneRuntime:
+        def is_active_session(self, session_id):
+            return False
+
+    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
+    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: GoneRuntime()))
+    from dataclasses import replace
+    config = replace(TEACHER_CONFIG, epochs=20, device="cpu")
+    job = glue.Job(999, "teacher", "mnist-sample", {}, {"teacher": glue.Run("teacher", "student-mlp")}, "test",
+                   session_id="closed-tab")
+
+    def events(data, stop):
+        for event in train_teacher(data, "student-mlp", config, stop):
+            yield "teacher", event
+
+    thread = threading.Thread(target=glue._work, args=(job, events, sample))
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and job.status == "abandoned"
+    assert job.runs["teacher"].last.step == 0  # stopped before its first step
