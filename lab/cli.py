@@ -15,6 +15,7 @@ from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
 from .recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG, distill_pair,
                       save_result, summarize, train_teacher)
 from .train import Event
+from .bench import add_bench_command
 
 
 def progress(events, label: str):
@@ -160,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--dataset", choices=DATASETS)
     group.add_argument("--idx-dir", type=Path, dest="idx_dir")
     p.set_defaults(func=cmd_evaluate)
+
+    add_bench_command(sub)
     return parser
 
 
