@@ -15,6 +15,7 @@ from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
 from .recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG, distill_pair,
                       save_result, summarize, train_teacher)
 from .train import Event
+from .bench import add_bench_command
 from .cli_classroom import history, register
 from .runs import new_session_id
 
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--idx-dir", type=Path, dest="idx_dir")
     p.set_defaults(func=cmd_evaluate)
     register(sub)  # runs, export (lab/cli_classroom.py)
+    add_bench_command(sub)
 
     from .experiments.cli import add_experiment_commands  # sweep, omit, transfer-size, methods, ...
     add_experiment_commands(sub)

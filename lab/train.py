@@ -163,7 +163,8 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
             seen += len(index)
             window_seen += len(index)
             loss_sum += loss.detach().float() * len(index)
-            correct += (logits.detach().argmax(-1) == labels).sum()
+            hits = logits.detach().argmax(-1) == labels  # (B,), or (G, B) for a stack of G models
+            correct += hits.sum() / (hits.numel() // len(index))  # mean over the stack's members
             count += len(index)
             if step % config.report_every == 0 or step % steps_per_epoch == 0:
                 mean_loss = (loss_sum / count).item()

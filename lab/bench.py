@@ -1,0 +1,393 @@
+"""`python -m lab bench [--quick] [--json] [--device auto|cpu|cuda]` — how long a class waits.
+
+Every figure is measured here, in one process (the peak-memory runs and the Streamlit
+start-up in child processes), on one device:
+
+    throughput_ratio       images/s of lab.train.train on pytorch/examples' mnist Net (in-memory
+                           uint8 batches of 256) ÷ images/s of that example's own loop (torchvision-
+                           style dataset, ToTensor/Normalize, DataLoader, batch 64, fp32, Adadelta);
+                           same Net, same images, same device; the two alternate, median of repeats
+    teacher_seconds_to_98  wall seconds until the default teacher reaches 98.5% on mnist-sample
+                           test (null if its schedule ends below that: see teacher_accuracy)
+    distill_overhead       s/epoch of the distilled student ÷ s/epoch of the hard-label student
+    sweep_seconds          T × α × seeds grid of default students (lab.sweep, stacked)
+    slider_ms              server time of a dark-knowledge page rerun after a T-slider change (AppTest)
+    startup_seconds        cold `streamlit run streamlit_app.py` until /_stcore/health answers
+    peak_rss_mb_*          peak resident memory of a child process training the default teacher
+
+Timings on a shared machine are noisy: compare figures of one run, not across runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import load
+from .device import pick_device, precision_name
+from .losses import HardLabels, SoftTargets
+from .recipes import STUDENT_CONFIG, TEACHER_CONFIG, init_model, teacher_train_logits, train_teacher
+from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, count_params
+from .train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"throughput_ratio": (">=", 4), "teacher_seconds_to_98": ("<=", 8), "distill_overhead": ("<=", 1.15),
+           "sweep_seconds": ("<=", 60), "slider_ms": ("<=", 100), "startup_seconds": ("<=", 4),
+           "peak_rss_mb_mnist_sample": ("<=", 1200)}
+TEACHER_TARGET = 0.985
+
+
+# ---------------------------------------------------------------- the reference: pytorch/examples mnist
+
+class ReferenceNet(nn.Module):
+    """pytorch/examples mnist/main.py's Net, verbatim (1.2M parameters)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = F.max_pool2d(x, 2)
+        x = self.dropout1(x)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = self.dropout2(x)
+        return F.log_softmax(self.fc2(x), dim=1)  # log-probabilities: cross_entropy on them = nll_loss
+
+
+class _TorchvisionStyle(torch.utils.data.Dataset):
+    """What torchvision.datasets.MNIST does per sample: a PIL image, then the transforms."""
+
+    def __init__(self, images, labels):
+        from torchvision import transforms
+        self.images, self.labels = images[:, 0].numpy(), labels.tolist()
+        self.transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+        return self.transform(Image.fromarray(self.images[i], mode="L")), self.labels[i]
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reference_images_per_s(dataset, device, batches: int, warmup: int = 2, batch_size: int = 64) -> float:
+    """main.py's train() loop (Adadelta lr 1.0, nll_loss); DataLoader workers as main.py uses on CUDA."""
+    loader_args = {"batch_size": batch_size, "shuffle": True}
+    if device.type == "cuda":
+        loader_args.update(num_workers=4, pin_memory=True)
+    loader = torch.utils.data.DataLoader(_TorchvisionStyle(dataset.train_images, dataset.train_labels), **loader_args)
+    torch.manual_seed(0)
+    model = ReferenceNet().to(device)
+    optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    model.train()
+    seen, start = 0, None
+    while True:
+        for i, (data, target) in enumerate(loader):
+            if i == warmup and start is None:
+                _sync(device)
+                start = time.perf_counter()
+            data, target = data.to(device), target.to(device)
+            optimizer.zero_grad()
+            loss = F.nll_loss(model(data), target)
+            loss.backward()
+            optimizer.step()
+            if start is not None:
+                seen += len(target)
+                if seen >= batches * batch_size:
+                    _sync(device)
+                    return seen / (time.perf_counter() - start)
+
+
+def lab_images_per_s(dataset, device, steps: int, batch_size: int, warmup: int = 2) -> float:
+    """The same Net through the lab's engine: in-memory uint8 batches, normalized on the device."""
+    torch.manual_seed(0)
+    model = ReferenceNet()
+    epochs = (warmup + steps) // max(len(dataset.train_labels) // batch_size, 1) + 1
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=1e-3, device=device.type, augment=False,
+                         report_every=1)
+    start = None
+    for event in train(model, dataset, HardLabels(), config, eval_each_epoch=False):
+        if event.kind != "step":
+            continue
+        if event.step == warmup:
+            start = (event.seconds, event.step)
+        elif start and event.step >= warmup + steps:
+            return (event.step - start[1]) * batch_size / (event.seconds - start[0])  # step events are synced
+    raise AssertionError("not enough steps")
+
+
+def throughput(dataset, device, quick: bool, smoke: bool = False) -> dict:
+    repeats = 1 if smoke else 2 if quick else 5
+    lab_batch = 1024 if device.type == "cuda" else 256
+    ref_batches, lab_steps = (2, 1) if smoke else (10, 3) if quick else (40, 10)
+    if device.type == "cuda":
+        ref_batches, lab_steps = 60, 20
+    refs, labs = [], []
+    for _ in range(repeats):  # alternate, so a change in the machine's load hits both sides
+        refs.append(reference_images_per_s(dataset, device, ref_batches))
+        labs.append(lab_images_per_s(dataset, device, lab_steps, lab_batch))
+    ref, lab = statistics.median(refs), statistics.median(labs)
+    ratios = [b / a for a, b in zip(refs, labs)]
+    return {"throughput_ratio": lab / ref, "throughput_ratio_per_repeat": ratios,
+            "reference_images_per_s": ref, "lab_images_per_s": lab,
+            "reference_batch": 64, "lab_batch": lab_batch, "throughput_repeats": repeats,
+            "reference_net_params": count_params(ReferenceNet())}
+
+
+# ---------------------------------------------------------------- the lab's own workloads
+
+def teacher_time(dataset, device, smoke: bool = False) -> tuple[dict, torch.nn.Module]:
+    config = replace(TEACHER_CONFIG, device=device.type, epochs=1 if smoke else TEACHER_CONFIG.epochs)
+    start = time.perf_counter()
+    reached, event = None, None
+    for event in train_teacher(dataset, config=config):
+        if event.kind == "epoch" and reached is None and event.test_accuracy >= TEACHER_TARGET:
+            reached = time.perf_counter() - start
+    total = time.perf_counter() - start
+    return ({"teacher_seconds_to_98": reached, "teacher_accuracy": event.result.metrics["test_accuracy"],
+             "teacher_seconds_total": total, "teacher_epochs": config.epochs,
+             "teacher_params": count_params(event.result.model)}, event.result.model)
+
+
+def distill_overhead(dataset, teacher, device, quick: bool, smoke: bool = False) -> dict:
+    epochs = 1 if smoke else 3 if quick else min(STUDENT_CONFIG.epochs, 10)
+    config = replace(STUDENT_CONFIG, device=device.type, epochs=epochs)
+    logits = teacher_train_logits(teacher, dataset, device)
+    initial = init_model(DEFAULT_STUDENT, dataset, 0)
+    per_epoch = {"hard": [], "distilled": []}
+    for _ in range(1 if quick else 3):
+        for name, objective in (("hard", HardLabels()),
+                                ("distilled", SoftTargets(4.0, 0.9, teacher_logits=logits))):
+            model = init_model(DEFAULT_STUDENT, dataset, 0)
+            model.load_state_dict(initial.state_dict())
+            *_, last = train(model, dataset, objective, config)
+            per_epoch[name].append(last.result.metrics["seconds"] / config.epochs)
+    hard, distilled = statistics.median(per_epoch["hard"]), statistics.median(per_epoch["distilled"])
+    return {"distill_overhead": distilled / hard, "hard_seconds_per_epoch": hard,
+            "distilled_seconds_per_epoch": distilled}
+
+
+def sweep_time(dataset, teacher, device, quick: bool, smoke: bool = False) -> dict:
+    from .sweep import run_grid
+    temperatures, alphas = [1.0, 2.0, 4.0, 8.0, 16.0], [0.1, 0.3, 0.5, 0.7, 0.9]
+    seeds = (0,) if quick else (0, 1)
+    config = replace(STUDENT_CONFIG, device=device.type)
+    if smoke:
+        temperatures, alphas, config = temperatures[:2], alphas[:2], replace(config, epochs=1)
+    start = time.perf_counter()
+    logits = teacher_train_logits(teacher, dataset, device)  # part of the sweep's cost
+    rows, _ = run_grid(dataset, teacher, temperatures, alphas, seeds, DEFAULT_STUDENT, config, teacher_logits=logits)
+    seconds = time.perf_counter() - start
+    best = max((r for r in rows if r["alpha"] is not None), key=lambda r: r["test_accuracy"])
+    hard = statistics.mean(r["test_accuracy"] for r in rows if r["alpha"] is None)
+    return {"sweep_seconds": seconds, "sweep_grid": f"{len(temperatures)} T x {len(alphas)} alpha x {len(seeds)} seeds, "
+            f"{config.epochs} epochs each", "sweep_best": best, "sweep_hard_mean_accuracy": hard}
+
+
+# ---------------------------------------------------------------- the app (when this branch has it)
+
+def _dark_knowledge_page() -> Path | None:
+    pages = ROOT / "pages"
+    found = sorted(p for p in pages.glob("*.py") if "dark" in p.name.lower()) if pages.is_dir() else []
+    return found[0] if found else None
+
+
+def slider_ms() -> dict:
+    page = _dark_knowledge_page()
+    if page is None:
+        return {"slider_ms": None, "slider_note": "no dark-knowledge page under pages/ in this checkout"}
+    from streamlit.testing.v1 import AppTest
+    app = AppTest.from_file(str(page), default_timeout=300)
+    app.run()  # first run: trains or loads the cached teacher
+    sliders = [s for s in app.slider if "temperature" in str(s.label).lower() or str(s.label).strip().startswith("T")]
+    if not sliders or app.exception:
+        return {"slider_ms": None, "slider_note": f"{page.name}: no T slider found" +
+                (f" (page raised: {app.exception[0].message})" if app.exception else "")}
+    slider = sliders[0]
+    times = []
+    for i in range(5):
+        low, high = slider.min, slider.max
+        value = low + (high - low) * (0.2 + 0.15 * i)
+        value = type(slider.value)(value) if not isinstance(slider.value, (tuple, list)) else value
+        start = time.perf_counter()
+        slider.set_value(value).run()
+        times.append(1000 * (time.perf_counter() - start))
+        slider = [s for s in app.slider if s.label == slider.label][0]
+    return {"slider_ms": statistics.median(times), "slider_note": f"{page.name}, median of 5 reruns"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def startup_seconds(timeout: float = 60) -> dict:
+    app = ROOT / "streamlit_app.py"
+    if not app.is_file():
+        return {"startup_seconds": None, "startup_note": "no streamlit_app.py in this checkout"}
+    port = _free_port()
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while time.perf_counter() - start < timeout and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        return {"startup_seconds": time.perf_counter() - start}
+            except OSError:
+                time.sleep(0.05)
+        return {"startup_seconds": None, "startup_note": "the server did not become healthy"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# ---------------------------------------------------------------- peak memory, in a child process
+
+def rss_child(dataset_name: str, device: str, max_steps: int) -> None:
+    """Child process body: load the dataset, train the default teacher (at most max_steps), evaluate it."""
+    from .metrics import evaluate
+    dataset = load(dataset_name)
+    last = [0]
+    for event in train_teacher(dataset, config=replace(TEACHER_CONFIG, device=device),
+                               stop=lambda: last[0] >= max_steps):
+        last[0] = event.step
+    evaluate(event.result.model, dataset.to(pick_device(device)))  # the whole test split, as the app does
+
+
+def peak_rss_mb(dataset_name: str, device, max_steps: int) -> float:
+    code = (f"from lab.bench import rss_child; rss_child({dataset_name!r}, {device.type!r}, {max_steps})")
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (RUSAGE_CHILDREN mixes children)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"peak-memory run on {dataset_name} failed: {proc.stderr.read().decode()[-500:]}")
+    proc.stderr.close()
+    return usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+# ---------------------------------------------------------------- the whole suite
+
+def run(quick: bool = False, device: str = "auto", progress=None, smoke: bool = False) -> dict:
+    """All figures as one dict. `smoke` (tests only) shrinks every workload to a few steps:
+    the fields and the code paths are those of a real run, the numbers mean nothing."""
+    say = progress or (lambda msg: None)
+    device = pick_device(device)
+    dataset = load("mnist-sample")
+    out = {"device": device.type, "device_name": _device_name(device), "precision": precision_name(device),
+           "torch": torch.__version__, "threads": torch.get_num_threads(), "quick": quick, "smoke": smoke,
+           "cpu_load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+    started = time.perf_counter()
+    say("throughput: lab engine vs the pytorch/examples mnist loop")
+    out.update(throughput(dataset, device, quick, smoke))
+    say("teacher: seconds to 98.5% on mnist-sample")
+    figures, teacher = teacher_time(dataset, device, smoke)
+    out.update(figures)
+    say("distillation overhead per epoch")
+    out.update(distill_overhead(dataset, teacher, device, quick, smoke))
+    say("sweep of default students")
+    out.update(sweep_time(dataset, teacher, device, quick, smoke))
+    say("dark-knowledge slider (AppTest)")
+    out.update(slider_ms())
+    say("cold Streamlit start-up")
+    out.update(startup_seconds())
+    say("peak memory while training a teacher")
+    short = 2 if smoke else 10
+    out["peak_rss_mb_mnist_sample"] = peak_rss_mb("mnist-sample", device, short if quick or smoke else 10 ** 9)
+    try:
+        out["peak_rss_mb_fashion_mnist"] = peak_rss_mb("fashion-mnist", device, short if quick or smoke else 100)
+    except RuntimeError as e:
+        out["peak_rss_mb_fashion_mnist"], out["peak_rss_note"] = None, str(e).splitlines()[-1][:200]
+    out["peak_rss_steps"] = f"{short} steps + test-set evaluation" if quick or smoke else \
+        "mnist-sample: the full default schedule; fashion-mnist: 100 steps + the 10,000-image evaluation"
+    out["bench_seconds"] = time.perf_counter() - started
+    out["targets"] = {k: _verdict(out.get(k), *rule) for k, rule in TARGETS.items()}
+    return out
+
+
+def _device_name(device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+def _verdict(value, op, target) -> str:
+    if value is None:
+        return "not measured"
+    return "met" if (value >= target if op == ">=" else value <= target) else "missed"
+
+
+def table(result: dict) -> str:
+    """A readable table of a run() result."""
+    def fmt(v):
+        if v is None:
+            return "n/a"
+        if isinstance(v, float):
+            return f"{v:,.2f}" if abs(v) < 1000 else f"{v:,.0f}"
+        return str(v)
+    rows = [("figure", "value", "target", "")]
+    for key, (op, target) in TARGETS.items():
+        rows.append((key, fmt(result.get(key)), f"{op} {target}", result["targets"][key]))
+    extra = ["reference_images_per_s", "lab_images_per_s", "teacher_accuracy", "teacher_seconds_total",
+             "hard_seconds_per_epoch", "distilled_seconds_per_epoch", "sweep_grid", "peak_rss_mb_fashion_mnist",
+             "slider_note", "startup_note", "device", "device_name", "precision", "threads", "torch",
+             "cpu_load_avg_1min", "bench_seconds"]
+    rows += [(k, fmt(result[k]), "", "") for k in extra if k in result]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_bench(args) -> int:
+    result = run(quick=args.quick, device=args.device, progress=lambda m: print(f"bench: {m}", file=sys.stderr))
+    print(json.dumps(result) if args.json else table(result))
+    return 0
+
+
+def add_bench_command(sub) -> None:
+    """Register `bench` on the CLI's subparsers."""
+    p = sub.add_parser("bench", help="benchmarks: engine vs the PyTorch example loop, teacher time, sweep, app")
+    p.add_argument("--quick", action="store_true", help="a short run for CI (about 1-2 minutes on 2 cores)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--threads", type=int, help="CPU threads to use (default: chosen from the machine's load)")
+    p.set_defaults(func=cmd_bench)
