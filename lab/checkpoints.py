@@ -95,7 +95,7 @@ def load_weights(data: bytes, card: dict, where: str = "the weights file") -> to
     try:
         tensors = load_safetensors(data)
     except (SafetensorError, Exception) as e:  # a pickle, a random file, a truncated file
-        raise CheckpointError(f"{where} is not a safetensors file ({type(e).__name__}). The lab only loads "
+        raise CheckpointError(f"{where} is not a safetensors file ({_looks_like(data)}). The lab only loads "
                               "safetensors weights (never pickles): export them with `python -m lab teacher`.") from None
     model = build(card["arch"], tuple(card["input_shape"]), len(card["classes"]))
     expected = model.state_dict()
@@ -127,3 +127,43 @@ def load(folder: Path) -> tuple[torch.nn.Module, dict]:
         raise CheckpointError(f"{path} is {path.stat().st_size / 1e6:.0f} MB, larger than any lab model. "
                               "Is this the right file?")
     return load_weights(path.read_bytes(), card, str(path)), card
+
+
+def _looks_like(data: bytes) -> str:
+    """A guess at what a refused file is, for the error message."""
+    head = bytes(data[:8])
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        return "it is a Python pickle, which could run code when loaded"
+    if head[:4] == b"PK\x03\x04":
+        return "it is a zip archive, e.g. a PyTorch .pt/.pth file saved with torch.save"
+    if head[:1] in (b"{", b"["):
+        return "it looks like JSON: is it the card?"
+    if head[:8] == b"\x89PNG\r\n\x1a\n" or head[:3] == b"\xff\xd8\xff":
+        return "it is an image"
+    return "it is truncated or not a model file"
+
+
+MAX_CARD_BYTES = 1024 * 1024
+
+
+def from_upload(weights: bytes, card: bytes, max_bytes: int = MAX_BYTES,
+                expect_shape: tuple[int, int, int] | None = None) -> tuple[torch.nn.Module, dict]:
+    """(model, card) from an uploaded safetensors file and its JSON card, or a CheckpointError
+    that says what is wrong. Sizes are checked before anything is parsed; nothing is unpickled.
+    `expect_shape`: the (C, H, W) the caller will feed (e.g. the dataset of the page)."""
+    if len(weights) > max_bytes:
+        raise CheckpointError(f"The weights file is {len(weights) / 1e6:.0f} MB; the limit is "
+                              f"{max_bytes / 1e6:.0f} MB and the lab's models are far smaller. Is this the right file?")
+    if len(card) > MAX_CARD_BYTES:
+        raise CheckpointError(f"The card is {len(card) / 1e6:.1f} MB; a model card is a few KB of JSON. "
+                              "Upload the model.json written next to model.safetensors.")
+    try:
+        parsed = json.loads(bytes(card).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"The card is not valid JSON ({e}). Upload the model.json written next to "
+                              "model.safetensors, unchanged.") from None
+    parsed = validate_card(parsed, "The card")
+    if expect_shape is not None and list(parsed["input_shape"]) != list(expect_shape):
+        raise CheckpointError(f"This model takes {parsed['input_shape']} images, but here the images are "
+                              f"{list(expect_shape)}. Upload a model trained on this dataset.")
+    return load_weights(bytes(weights), parsed, "The weights file"), parsed

@@ -15,6 +15,8 @@ from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
 from .recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG, distill_pair,
                       save_result, summarize, train_teacher)
 from .train import Event
+from .cli_classroom import history, register
+from .runs import new_session_id
 
 
 def progress(events, label: str):
@@ -26,7 +28,7 @@ def progress(events, label: str):
     for event in events:
         if bar is None:
             bar = tqdm(total=event.total_steps, desc=label, unit="step", file=sys.stderr, leave=True,
-                       dynamic_ncols=True, disable=None)
+                       dynamic_ncols=True, mininterval=0.2 if sys.stderr.isatty() else 2.0)
         bar.update(event.step - bar.n)
         if event.kind in ("step", "epoch"):
             shown = {"loss": f"{event.loss:.3f}", "img/s": f"{event.images_per_s:,.0f}"}
@@ -36,8 +38,6 @@ def progress(events, label: str):
         yield event
     if bar is not None:
         bar.close()
-    if event is not None and event.kind in ("stopped", "diverged"):
-        print(f"{label}: {event.message}", file=sys.stderr)
 
 
 def _config(base, args):
@@ -57,10 +57,13 @@ def _last(events) -> Event:
 def cmd_teacher(args) -> int:
     dataset = load(args.dataset)
     config = _config(TEACHER_CONFIG, args)
-    event = _last(progress(train_teacher(dataset, args.model, config), f"teacher {args.model}"))
-    if event.kind == "diverged":
-        raise LabError(event.message)
-    card = save_result(args.out, event.result, dataset, config, role="teacher")
+    store, who = history()
+    with store.recording("teacher", config.as_dict(), dataset=dataset.name, arch=args.model, **who) as rec:
+        event = _last(progress(rec.watch(train_teacher(dataset, args.model, config)), f"teacher {args.model}"))
+        if event.kind == "diverged":
+            raise LabError(event.message)
+        card = save_result(args.out, event.result, dataset, config, role="teacher")
+        rec.finish(metrics=card["metrics"], checkpoint=str(args.out))
     print(json.dumps({k: card["metrics"][k] for k in ("test_accuracy", "params", "bytes", "seconds")}))
     return 0
 
@@ -78,25 +81,27 @@ def cmd_distill(args) -> int:
     teacher, teacher_card = checkpoints.load(args.teacher)
     dataset = load(teacher_card["dataset"])
     config = _config(STUDENT_CONFIG, args)
-    results = {}
-    current, bar = None, None
     pairs = distill_pair(dataset, teacher, args.student, args.temperature, args.alpha, config)
-    # One progress bar per student: split the (name, event) stream by name.
-    for name in ("hard", "distilled"):
-        events = (event for run, event in _take_while_run(pairs, name))
-        last = _last(progress(events, f"{name} {args.student}"))
-        if last is None:
-            break
-        results[name] = last
-        if last.kind != "finished":
-            raise LabError(last.message)
     out = Path(args.out)
     summary = {"teacher": {k: teacher_card["metrics"].get(k) for k in ("test_accuracy", "params", "bytes", "latency_ms")},
                "temperature": args.temperature, "alpha": args.alpha, "student": args.student, "seed": config.seed}
-    for name, event in results.items():
-        card = save_result(out / name, event.result, dataset, config, teacher=teacher, role=name,
-                           temperature=args.temperature if name == "distilled" else None,
-                           alpha=args.alpha if name == "distilled" else None, teacher_dir=str(args.teacher))
+    store, who = history()
+    group = f"distill-{new_session_id()}"
+    # One progress bar and one recorded run per student: split the (name, event) stream by name.
+    for name in ("hard", "distilled"):
+        extra = {"temperature": args.temperature, "alpha": args.alpha} if name == "distilled" else {}
+        with store.recording(name, {**config.as_dict(), **extra, "teacher_dir": str(args.teacher)},
+                             dataset=dataset.name, arch=args.student, group_id=group, **who) as rec:
+            events = rec.watch(event for run, event in _take_while_run(pairs, name))
+            last = _last(progress(events, f"{name} {args.student}"))
+            if last is None:
+                break
+            if last.kind != "finished":
+                raise LabError(last.message)
+            card = save_result(out / name, last.result, dataset, config, teacher=teacher, role=name,
+                               temperature=args.temperature if name == "distilled" else None,
+                               alpha=args.alpha if name == "distilled" else None, teacher_dir=str(args.teacher))
+            rec.finish(metrics=card["metrics"], checkpoint=str(out / name))
         summary[name] = {k: card["metrics"][k] for k in ("test_accuracy", "params", "bytes", "latency_ms",
                                                          "agreement", "ece", "seconds")}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -160,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--dataset", choices=DATASETS)
     group.add_argument("--idx-dir", type=Path, dest="idx_dir")
     p.set_defaults(func=cmd_evaluate)
+    register(sub)  # runs, export (lab/cli_classroom.py)
+
+    from .experiments.cli import add_experiment_commands  # sweep, omit, transfer-size, methods, ...
+    add_experiment_commands(sub)
     return parser
 
 

@@ -73,8 +73,8 @@ MODELS: dict[str, tuple[str, str, Builder]] = {
                           lambda s, k: ConvNet(s[0], [16, 32, 32], k, pool_after={0, 1})),
     "student-cnn-tiny": ("student", "2 conv layers (8-16 channels)",
                          lambda s, k: ConvNet(s[0], [8, 16], k, pool_after={0, 1})),
-    "student-mlp": ("student", "2-layer MLP, 24 hidden units",
-                    lambda s, k: MLP(s[0] * s[1] * s[2], 24, k)),
+    "student-mlp": ("student", "2-layer MLP, 48 hidden units",
+                    lambda s, k: MLP(s[0] * s[1] * s[2], 48, k)),
 }
 TEACHERS = [n for n, (role, _, _) in MODELS.items() if role == "teacher"]
 STUDENTS = [n for n, (role, _, _) in MODELS.items() if role == "student"]

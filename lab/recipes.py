@@ -28,7 +28,7 @@ from .train import Event, TrainConfig, TrainResult, train
 TEACHER_CONFIG = TrainConfig(epochs=10, lr=4e-3, batch_size=128, augment=True)
 # Students see un-augmented images so the teacher's logits can be computed once and cached
 # (a step then only indexes a tensor); both students of a pair use the same config.
-STUDENT_CONFIG = TrainConfig(epochs=12, lr=5e-3, batch_size=128, augment=False)
+STUDENT_CONFIG = TrainConfig(epochs=30, lr=5e-3, batch_size=128, augment=False)
 DEFAULT_TEMPERATURE, DEFAULT_ALPHA = 4.0, 0.9
 
 

@@ -114,7 +114,10 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
     n = len(dataset.train_labels)
     steps_per_epoch = n // config.batch_size if n >= config.batch_size else 1
     total_steps = steps_per_epoch * config.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # An objective with trainable parts of its own (e.g. the FitNets regressor) is an nn.Module:
+    # its parameters train alongside the model's.
+    extra = list(objective.to(device).parameters()) if isinstance(objective, torch.nn.Module) else []
+    optimizer = torch.optim.AdamW([*model.parameters(), *extra], lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
                                                    pct_start=0.25)
     generator = torch.Generator(device=device).manual_seed(config.seed)

@@ -1,0 +1,200 @@
+"""What every experiment shares: progress events, one student run, teacher logits, a disk cache.
+
+An experiment is a generator of `Progress` events (one per training event of each of its runs,
+tagged with which run it is) whose last event carries the JSON-able result:
+
+    for p in sweep.run(dataset, teacher, SweepConfig(), stop=flag):
+        bar.progress(p.fraction)                # over the whole experiment, not one run
+        if p.done: result = p.result            # p.status: "finished" | "stopped" | "diverged"
+
+`experiment(...)` wraps that: it looks the result up in the cache first (keyed by the config,
+the dataset and a fingerprint of the teacher's weights), so revisiting a page is instant.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, is_dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+from ..data import Dataset, data_dir
+from ..device import pick_device
+from ..metrics import predict_logits
+from ..recipes import STUDENT_CONFIG, init_model, teacher_train_logits
+from ..train import Event, TrainConfig, train
+
+CACHE_VERSION = 1  # bump when an experiment's code changes what it measures
+
+
+@dataclass
+class Progress:
+    experiment: str          # "sweep", "omit", ...
+    run: str                 # which training run, e.g. "T=4 alpha=0.9 seed=1"
+    run_index: int           # 0-based
+    total_runs: int
+    event: Event | None = None
+    status: str = "running"  # "running" | "finished" | "stopped" | "diverged"
+    result: dict | None = None
+    message: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.status != "running"
+
+    @property
+    def fraction(self) -> float:
+        """Progress over the whole experiment (0..1)."""
+        if self.done:
+            return 1.0
+        within = self.event.fraction if self.event is not None else 0.0
+        return (self.run_index + within) / max(self.total_runs, 1)
+
+
+class Stopped(Exception):
+    """Raised inside an experiment when a run ends early; carries that run's last event."""
+
+    def __init__(self, event: Event):
+        super().__init__(event.message)
+        self.event = event
+
+
+class Runs:
+    """Counts an experiment's training runs and tags their events for the caller."""
+
+    def __init__(self, experiment: str, total: int):
+        self.experiment, self.total, self.index = experiment, total, 0
+
+    def train(self, label: str, model, dataset, objective, config: TrainConfig, stop=None):
+        """Yield Progress for one run; returns the finished TrainResult (raises Stopped otherwise)."""
+        event = None
+        for event in train(model, dataset, objective, config, stop, eval_each_epoch=False):
+            yield Progress(self.experiment, label, self.index, self.total, event)
+        self.index += 1
+        if event.kind != "finished":
+            raise Stopped(event)
+        return event.result
+
+
+def drive(experiment: str, body: Iterator[Progress], total_runs: int) -> Iterator[Progress]:
+    """Run an experiment body (a generator that `return`s its result) and end with one final event."""
+    try:
+        result = yield from body
+    except Stopped as e:
+        yield Progress(experiment, "", total_runs, total_runs, e.event, e.event.kind, None, e.event.message)
+        return
+    yield Progress(experiment, "", total_runs, total_runs, None, "finished", result)
+
+
+def finish(events: Iterator[Progress]) -> Progress:
+    last = None
+    for last in events:
+        pass
+    assert last is not None and last.done
+    return last
+
+
+# ---------------------------------------------------------------- students and teachers
+
+def student_config(epochs: int | None = None, seed: int = 0, device: str = "auto", **changes) -> TrainConfig:
+    """The lab's student schedule (un-augmented, so teacher logits can be cached)."""
+    base = replace(STUDENT_CONFIG, seed=seed, device=device, **changes)
+    return replace(base, epochs=epochs) if epochs is not None else base
+
+
+def test_logits(model: torch.nn.Module, dataset: Dataset) -> torch.Tensor:
+    """(M, K) float32 logits on the test split, on the CPU."""
+    device = next(model.parameters()).device
+    return predict_logits(model, dataset.to(device).test_images, dataset.mean, dataset.std).cpu()
+
+
+def cached_teacher_logits(teacher: torch.nn.Module, dataset: Dataset, device: str = "auto"):
+    """(train logits on the training device, test logits on the CPU) of a teacher, computed once."""
+    train_logits = teacher_train_logits(teacher, dataset, device)
+    return train_logits, test_logits(teacher, dataset)
+
+
+def stratified_subset(labels: torch.Tensor, fraction: float, seed: int, exclude: torch.Tensor | None = None):
+    """Indices of `fraction` of each class's examples (at least one each), in ascending order."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = labels.cpu()
+    chosen = []
+    for c in labels.unique().tolist():
+        members = torch.nonzero(labels == c).flatten()
+        if exclude is not None:
+            members = members[~torch.isin(members, exclude.cpu())]
+        k = max(1, round(fraction * len(members)))
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:k]])
+    return torch.cat(chosen).sort().values
+
+
+def fresh_student(arch: str, dataset: Dataset, seed: int) -> torch.nn.Module:
+    """Same (arch, seed) -> same initial weights; a deep copy so runs never share tensors."""
+    return copy.deepcopy(init_model(arch, dataset, seed))
+
+
+# ---------------------------------------------------------------- cache
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """A short hash of a model's weights: a retrained teacher never hits an old cache entry."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def cache_key(experiment: str, config, dataset: Dataset, teachers: list[torch.nn.Module]) -> str:
+    settings = asdict(config) if is_dataclass(config) else dict(config)
+    settings.pop("device", None)  # where it ran does not change what it means
+    blob = json.dumps({"experiment": experiment, "version": CACHE_VERSION, "config": settings,
+                       "dataset": dataset.name, "n_train": len(dataset.train_labels),
+                       "teachers": [fingerprint(t) for t in teachers]}, sort_keys=True, default=str)
+    return f"{experiment}-{hashlib.sha256(blob.encode()).hexdigest()[:20]}"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LAB_EXPERIMENT_CACHE") or data_dir() / "experiments")
+
+
+def cached(experiment: str, config, dataset: Dataset, teachers: list[torch.nn.Module],
+           run: Callable[[], Iterator[Progress]], use_cache: bool = True) -> Iterator[Progress]:
+    """Yield the cached result at once if there is one; else run and store a finished result."""
+    path = cache_dir() / f"{cache_key(experiment, config, dataset, teachers)}.json"
+    if use_cache and path.is_file():
+        try:
+            result = json.loads(path.read_text())
+            yield Progress(experiment, "", 0, 0, None, "finished", result, "from cache")
+            return
+        except (OSError, json.JSONDecodeError):
+            pass  # a damaged entry is simply recomputed
+    last = None
+    for last in run():
+        yield last
+    if use_cache and last is not None and last.status == "finished":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(jsonable(last.result)))
+        tmp.replace(path)
+
+
+def jsonable(value):
+    """Tensors -> lists, NaN/inf -> None, tuples -> lists (JSON has no NaN)."""
+    if isinstance(value, torch.Tensor):
+        return jsonable(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def on_device(device: str) -> torch.device:
+    return pick_device(device)

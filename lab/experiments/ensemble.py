@@ -1,0 +1,79 @@
+"""Many teachers -> one student (Hinton et al. 2015 distilled an ensemble into one net).
+
+The ensemble predicts the arithmetic mean of its members' probabilities; that average usually
+beats every member. Its soft targets at temperature T are the mean of the members'
+softmax(z_i / T); written as logits, z = T · log(mean_i softmax(z_i / T)), so the ordinary
+`SoftTargets` objective distills it unchanged. Three students start from the same weights:
+on labels, from the best single teacher, and from the ensemble.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from ..data import Dataset
+from ..errors import ConfigError
+from ..losses import HardLabels, SoftTargets, check_temperature_alpha
+from ..metrics import accuracy
+from ..models import DEFAULT_STUDENT
+from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
+from .common import Progress, Runs, cached, cached_teacher_logits, drive, fresh_student, student_config, test_logits
+
+NAME = "ensemble"
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    student: str = DEFAULT_STUDENT
+    temperature: float = DEFAULT_TEMPERATURE
+    alpha: float = DEFAULT_ALPHA
+    seed: int = 0
+    epochs: int = 6
+    device: str = "auto"
+
+    def __post_init__(self):
+        check_temperature_alpha(self.temperature, self.alpha)
+
+
+def ensemble_logits(member_logits: list[torch.Tensor], temperature: float = 1.0) -> torch.Tensor:
+    """Logits whose softmax at `temperature` is the mean of the members' softmax at `temperature`."""
+    probs = torch.stack([torch.softmax(z.float() / temperature, -1) for z in member_logits]).mean(0)
+    return temperature * probs.clamp_min(1e-12).log()
+
+
+def run(dataset: Dataset, teachers: list[torch.nn.Module], config: EnsembleConfig = EnsembleConfig(),
+        stop=None) -> Iterator[Progress]:
+    if len(teachers) < 2:
+        raise ConfigError("An ensemble needs at least two teachers (give --teachers DIR1,DIR2,...).")
+    runs = Runs(NAME, 3)
+
+    def body():
+        labels = dataset.test_labels.cpu()
+        logits = [cached_teacher_logits(t, dataset, config.device) for t in teachers]  # [(train, test)]
+        teacher_accuracies = [accuracy(test, labels) for _, test in logits]
+        ensemble_test = ensemble_logits([test for _, test in logits])
+        best = max(range(len(teachers)), key=lambda i: teacher_accuracies[i])
+        targets = {"best_teacher": logits[best][0],
+                   "ensemble": ensemble_logits([train for train, _ in logits], config.temperature)}
+        train_config = student_config(config.epochs, config.seed, config.device)
+        students = {}
+        objectives = {"labels": HardLabels(),
+                      **{k: SoftTargets(config.temperature, config.alpha, teacher_logits=v) for k, v in targets.items()}}
+        for name, objective in objectives.items():
+            result = yield from runs.train(name, fresh_student(config.student, dataset, config.seed), dataset,
+                                           objective, train_config, stop)
+            students[name] = accuracy(test_logits(result.model, dataset), labels)
+        return {"student": config.student, "temperature": config.temperature, "alpha": config.alpha,
+                "teacher_accuracies": teacher_accuracies, "ensemble_accuracy": accuracy(ensemble_test, labels),
+                "best_teacher": best, "student_from_labels": students["labels"],
+                "student_from_best_teacher": students["best_teacher"],
+                "student_from_ensemble": students["ensemble"]}
+
+    yield from drive(NAME, body(), 3)
+
+
+def experiment(dataset: Dataset, teachers: list[torch.nn.Module], config: EnsembleConfig = EnsembleConfig(),
+               stop=None, use_cache: bool = True) -> Iterator[Progress]:
+    return cached(NAME, config, dataset, teachers, lambda: run(dataset, teachers, config, stop), use_cache)

@@ -1,0 +1,96 @@
+"""Data efficiency: hard-label vs distilled students on growing fractions of the training set.
+
+A label says one thing per image ("this is a 7"); the teacher's soft targets also say how
+much it looks like a 1 or a 9 — more information per example, so the distilled student should
+need fewer examples for the same accuracy. Subsets are stratified (the same share of every
+class) and nested by seed. Every run takes the same number of optimizer steps as a full-data
+run, so a small subset is not also a short training run; both students of a fraction start from
+the same initial weights.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from ..data import Dataset
+from ..losses import HardLabels, SoftTargets, check_temperature_alpha
+from ..metrics import accuracy
+from ..models import DEFAULT_STUDENT
+from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
+from .common import (Progress, Runs, cached, cached_teacher_logits, drive, fresh_student, stratified_subset,
+                     student_config, test_logits)
+
+NAME = "transfer-size"
+
+
+@dataclass(frozen=True)
+class TransferSizeConfig:
+    fractions: tuple[float, ...] = (0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+    student: str = DEFAULT_STUDENT
+    temperature: float = DEFAULT_TEMPERATURE
+    alpha: float = DEFAULT_ALPHA
+    seeds: tuple[int, ...] = (0,)
+    epochs: int = 6             # on the full set; smaller sets get more epochs for the same steps
+    device: str = "auto"
+
+    def __post_init__(self):
+        check_temperature_alpha(self.temperature, self.alpha)
+        from ..errors import ConfigError
+        if not self.fractions or not all(0 < f <= 1 for f in self.fractions):
+            raise ConfigError(f"Fractions of the training set must lie in (0, 1] (got {self.fractions}).")
+
+
+def epochs_for(n: int, full_n: int, full_epochs: int, batch_size: int) -> int:
+    """Epochs that give a subset of n images the optimizer steps of `full_epochs` on all of them."""
+    steps_per_epoch = max(n // batch_size, 1)
+    full_steps = max(full_n // batch_size, 1) * full_epochs
+    return max(1, math.ceil(full_steps / steps_per_epoch))
+
+
+def run(dataset: Dataset, teacher: torch.nn.Module, config: TransferSizeConfig = TransferSizeConfig(), stop=None,
+        teacher_logits: torch.Tensor | None = None) -> Iterator[Progress]:
+    total = 2 * len(config.fractions) * len(config.seeds)
+    runs = Runs(NAME, total)
+
+    def body():
+        train_logits = teacher_logits
+        if train_logits is None:
+            train_logits, _ = cached_teacher_logits(teacher, dataset, config.device)
+        hard = {f: [] for f in config.fractions}
+        distilled = {f: [] for f in config.fractions}
+        sizes = {}
+        for seed in config.seeds:
+            for f in config.fractions:
+                index = stratified_subset(dataset.train_labels, f, seed)
+                subset = dataset.subset(index)
+                sizes[f] = len(index)
+                base = student_config(config.epochs, seed, config.device)
+                train_config = student_config(epochs_for(len(index), len(dataset.train_labels), config.epochs,
+                                                         base.batch_size), seed, config.device)
+                objectives = {"labels": (HardLabels(), hard),
+                              "distilled": (SoftTargets(config.temperature, config.alpha,
+                                                        teacher_logits=train_logits[index.to(train_logits.device)]),
+                                            distilled)}
+                for name, (objective, into) in objectives.items():
+                    result = yield from runs.train(f"{name} {f:.0%} seed={seed}",
+                                                   fresh_student(config.student, dataset, seed),
+                                                   subset, objective, train_config, stop)
+                    into[f].append(accuracy(test_logits(result.model, dataset), dataset.test_labels.cpu()))
+        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        return {"student": config.student, "temperature": config.temperature, "alpha": config.alpha,
+                "fractions": list(config.fractions), "seeds": list(config.seeds),
+                "train_sizes": [sizes[f] for f in config.fractions],
+                "hard_accuracies": [hard[f] for f in config.fractions],
+                "distilled_accuracies": [distilled[f] for f in config.fractions],
+                "hard_accuracy": [mean(hard[f]) for f in config.fractions],
+                "distilled_accuracy": [mean(distilled[f]) for f in config.fractions]}
+
+    yield from drive(NAME, body(), total)
+
+
+def experiment(dataset: Dataset, teacher: torch.nn.Module, config: TransferSizeConfig = TransferSizeConfig(),
+               stop=None, use_cache: bool = True) -> Iterator[Progress]:
+    return cached(NAME, config, dataset, [teacher], lambda: run(dataset, teacher, config, stop), use_cache)

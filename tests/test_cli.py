@@ -1,0 +1,95 @@
+"""The command line as a user runs it: real subprocesses, real files, offline."""
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import write_mnist_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lab(*args, env=None, timeout=600):
+    full_env = {**os.environ, "LAB_OFFLINE": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "lab", *map(str, args)], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def cli_teacher(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "teacher"
+    run = lab("teacher", "--dataset", "mnist-sample", "--epochs", "2", "--device", "cpu", "--out", out)
+    assert run.returncode == 0, run.stderr
+    return out, json.loads(run.stdout)
+
+
+def test_teacher_writes_checkpoint_and_card(cli_teacher):
+    out, printed = cli_teacher
+    card = json.loads((out / "model.json").read_text())
+    for key in ("test_accuracy", "params", "bytes", "seconds"):
+        assert card["metrics"][key] == printed[key]
+    assert card["metrics"]["test_accuracy"] > 0.9  # 2 epochs of the default teacher
+    assert card["metrics"]["bytes"] == (out / "model.safetensors").stat().st_size
+
+
+def test_distill_writes_both_students_and_summary(cli_teacher, tmp_path):
+    teacher, _ = cli_teacher
+    run = lab("distill", "--teacher", teacher, "--epochs", "2", "--device", "cpu", "--out", tmp_path / "s")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    for who in ("teacher", "hard", "distilled"):
+        for key in ("test_accuracy", "params", "bytes", "latency_ms"):
+            assert isinstance(summary[who][key], (int, float)), (who, key)
+    assert summary["hard"]["params"] == summary["distilled"]["params"] < summary["teacher"]["params"] / 10
+    for who in ("hard", "distilled"):
+        assert (tmp_path / "s" / who / "model.safetensors").is_file()
+        assert json.loads((tmp_path / "s" / who / "model.json").read_text())["role"] == who
+    assert "hard" in run.stderr and "distilled" in run.stderr  # one progress bar per student
+
+
+def test_evaluate_on_dataset_and_on_idx_folder(cli_teacher, tmp_path):
+    teacher, printed = cli_teacher
+    run = lab("evaluate", "--model", teacher, "--dataset", "mnist-sample")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["n"] == 1000 and result["accuracy"] == pytest.approx(printed["test_accuracy"], abs=1e-9)
+    folder = write_mnist_folder(tmp_path / "idx", n_test=50, compress=False)
+    run = lab("evaluate", "--model", teacher, "--idx-dir", folder)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["n"] == 50
+
+
+def _one_clear_line(run):
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    lines = [l for l in run.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1, run.stderr
+    return lines[0]
+
+
+def test_bad_input_gives_one_clear_line(cli_teacher, tmp_path):
+    teacher, _ = cli_teacher
+    assert "not a folder" in _one_clear_line(lab("evaluate", "--model", tmp_path / "missing", "--dataset", "mnist-sample"))
+    assert "not a lab checkpoint" in _one_clear_line(lab("distill", "--teacher", tmp_path, "--out", tmp_path / "x"))
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "model.json").write_text((teacher / "model.json").read_text())
+    (fake / "model.safetensors").write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    assert "never pickles" in _one_clear_line(lab("evaluate", "--model", fake, "--dataset", "mnist-sample"))
+    assert "temperature T must be a number above 0" in _one_clear_line(
+        lab("distill", "--teacher", teacher, "--temperature", "0", "--out", tmp_path / "y"))
+    assert "alpha must lie between 0 and 1" in _one_clear_line(
+        lab("distill", "--teacher", teacher, "--alpha", "1.5", "--out", tmp_path / "y"))
+    assert "Epochs must be" in _one_clear_line(lab("teacher", "--epochs", "0", "--out", tmp_path / "z"))
+    folder = write_mnist_folder(tmp_path / "trunc", compress=False)
+    path = folder / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:1000])
+    assert "truncated" in _one_clear_line(lab("evaluate", "--model", teacher, "--idx-dir", folder))
+    line = _one_clear_line(lab("teacher", "--dataset", "mnist", "--out", tmp_path / "m",
+                               env={"LAB_DATA_DIR": str(tmp_path / "empty")}))
+    assert "mnist-sample" in line
+    assert not (tmp_path / "y").exists() and not (tmp_path / "z").exists()
