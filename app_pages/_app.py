@@ -33,7 +33,7 @@ from lab.recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEA
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
 POLL_S = 0.4                 # how often a running job's panel refreshes
-HEARTBEAT_TIMEOUT_S = 20.0   # a job whose page has not polled for this long has no one watching
+HEARTBEAT_TIMEOUT_S = 180.0  # no poll for this long: nobody is watching (background tabs poll ~1/min)
 MAX_JOBS = 2                 # training jobs running at once in this server process (others wait)
 
 # Torch's intra-op pool is shared by every session of this process: leave one core to the

@@ -36,10 +36,10 @@ table["bytes"] = table["bytes"].map(app.fmt_bytes)
 st.dataframe(table, hide_index=True, width="stretch", column_config={
     "model": "model", "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
     "params": st.column_config.NumberColumn("parameters", format="localized"),
-    "bytes": "size on disk", "macs": st.column_config.NumberColumn("multiply-adds / image", format="compact"),
-    "latency_ms": st.column_config.NumberColumn("CPU latency (ms / image)", format="%.3f"),
-    "agreement": st.column_config.NumberColumn("agreement with teacher", format="percent"),
-    "ece": st.column_config.NumberColumn("calibration error (ECE)", format="%.3f")})
+    "bytes": "size", "macs": st.column_config.NumberColumn("MACs / image", format="compact", help="multiply-adds per image"),
+    "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.3f", help="CPU, one image at a time"),
+    "agreement": st.column_config.NumberColumn("agreement", format="percent", help="same prediction as the teacher"),
+    "ece": st.column_config.NumberColumn("ECE", format="%.3f", help="expected calibration error (lower is better)")})
 
 left, right = st.columns([2, 3], gap="large")
 with left:

@@ -29,8 +29,13 @@ if available:
     labels = {k: v.label for k, v in available.items()}
     if ss.teacher_choice not in labels:
         app.set_value("teacher_choice", next(iter(labels)))
-    app.bound(st.radio, "teacher_choice", "Teacher", list(labels), format_func=labels.get, horizontal=True,
-              label_visibility="collapsed")
+    keys = list(labels)
+    # No widget key: the radio is redrawn from the kept choice (which a finished run also changes).
+    picked = st.radio("Teacher", keys, index=keys.index(ss.teacher_choice), format_func=labels.get,
+                      horizontal=True, label_visibility="collapsed")
+    if picked != ss.teacher_choice:
+        ss.teacher_choice = picked
+        st.rerun()
     info = available[ss.teacher_choice]
     result_card(info)
     if info.key == "pretrained":

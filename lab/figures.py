@@ -80,14 +80,17 @@ def temperature_sweep_figure(sweep: dict, temperature: float | None = None, heig
     fig.add_scatter(x=sweep["temperature"], y=sweep["off_top_mass"], name="probability off the top class",
                     line=dict(color=COLORS["distilled"], width=3, dash="dot"), secondary_y=True)
     fig.add_hline(y=sweep["max_entropy_bits"], line=dict(color=COLORS["reference"], dash="dash"),
-                  annotation_text="uniform", annotation_position="bottom right")
+                  annotation_text="uniform", annotation_position="top left")
     if temperature is not None:
         fig.add_vline(x=temperature, line=dict(color="#2D3436", width=1.5),
-                      annotation_text=f"T = {temperature:g}", annotation_position="top left")
-    fig.update_xaxes(title="temperature T", type="log")
-    fig.update_yaxes(title="entropy (bits)", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title="off the top class", secondary_y=True, range=[0, 1], showgrid=False)
-    return _layout(fig, height, title=title)
+                      annotation_text=f"T = {temperature:g}", annotation_position="bottom right")
+    temps = sweep["temperature"]
+    fig.update_xaxes(title="temperature T", type="log", range=[np.log10(min(temps)), np.log10(max(temps))])
+    fig.update_yaxes(title="entropy (bits)", secondary_y=False, range=[0, sweep["max_entropy_bits"] * 1.05])
+    fig.update_yaxes(title="off the top class", secondary_y=True, range=[0, 1.05], showgrid=False, tickformat=".0%")
+    _layout(fig, height, title=title)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5))
+    return fig
 
 
 # ---------------------------------------------------------------- training

@@ -170,6 +170,7 @@ def _walk_through(server, page):
     # Distill: the link set student-mlp and 1 epoch; both students train, curves on one chart.
     _goto(page, "Distill")
     _settle(page)
+    page.get_by_text(re.compile("Teacher: your student-mlp")).first.wait_for()  # the new teacher is in use
     page.get_by_role("button", name=re.compile("Train both students")).click()
     page.get_by_text(re.compile("Finished .*student-mlp")).wait_for(timeout=120_000)
     _settle(page, min_charts=1)
