@@ -415,6 +415,16 @@ class Recorder:
             self.finish("failed", message=str(exc) or exc_type.__name__)
 
 
+def recorded(store: RunStore, events, kind: str, config: dict | None = None, **fields):
+    """`events`, passed through unchanged, recorded as one run (for a job-queue worker or a page):
+
+        jobs.submit(lambda stop: recorded(store, train_teacher(ds, stop=stop), "teacher", cfg, session=sid))
+
+    Closing the generator early (a closed tab) records the run as "stopped"."""
+    with store.recording(kind, config, **fields) as rec:
+        yield from rec.watch(events)
+
+
 # ---------------------------------------------------------------- one store per process
 
 _stores: dict[Path, RunStore] = {}

@@ -220,6 +220,16 @@ def test_recorder_without_events_records_nothing(store):
     assert store.list_runs() == []
 
 
+def test_recorded_stream_closed_early_is_stopped(store):
+    stream = runs.recorded(store, _events("finished"), "hard", {"alpha": 0.9}, session="tab")
+    assert next(stream).kind == "start"
+    stream.close()  # the page went away mid-run
+    (run,) = store.list_runs(session="tab")
+    assert run.status == "stopped" and run.config == {"alpha": 0.9}
+    assert [e.kind for e in runs.recorded(store, _events("finished"), "hard")] == ["start", "epoch", "finished"]
+    assert store.list_runs(status="finished")[0].kind == "hard"
+
+
 class _nothing:
     def __enter__(self):
         return self

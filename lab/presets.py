@@ -1,0 +1,164 @@
+"""Guided lessons: a whole setup in one click, a few sentences, and a question to answer
+*before* pressing Run (predicting first is what makes the result stick).
+
+    LESSONS["dark-knowledge"].settings          # dataset, teacher, student, T, alpha, epochs, seed, page...
+    to_query_params(LESSONS["dark-knowledge"])   # {"lesson": "dark-knowledge", "T": "4.0", ...} -> a URL
+    from_query_params(st.query_params)           # -> checked settings (ConfigError if a value is bad)
+
+Settings are plain values so that a page can put them straight into its widgets.
+`page` names the page a lesson opens on: "soft-targets", "distill", "compare" (the app maps
+them to its files). `hidden_class` (Lesson 3) is a class left out of the students' training set.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .data import DATASETS
+from .errors import ConfigError
+from .models import MODELS, TEACHERS
+
+DEFAULTS = {"dataset": "mnist-sample", "teacher": "teacher-cnn", "student": "student-mlp", "temperature": 4.0,
+            "alpha": 0.9, "epochs": 12, "teacher_epochs": 10, "seed": 0, "page": "distill", "hidden_class": None}
+PAGES = ("soft-targets", "distill", "compare", "history", "draw")
+MAX_EPOCHS = 50  # a shared classroom server: keep one run short
+
+# Short names in URLs; settings keys in code.
+URL_NAMES = {"dataset": "data", "teacher": "teacher", "student": "student", "temperature": "T", "alpha": "alpha",
+             "epochs": "epochs", "teacher_epochs": "teacher_epochs", "seed": "seed", "page": "page",
+             "hidden_class": "hide"}
+
+
+@dataclass(frozen=True)
+class Lesson:
+    key: str
+    title: str
+    text: str
+    question: str
+    choices: tuple[str, ...]
+    after: str                      # what to look at once the run is done
+    settings: dict = field(default_factory=dict)
+
+
+def _lesson(key, title, text, question, choices, after, **changes) -> Lesson:
+    return Lesson(key, title, " ".join(text.split()), question, tuple(choices), " ".join(after.split()),
+                  {**DEFAULTS, **changes})
+
+
+LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in [
+    _lesson("dark-knowledge", "Lesson 1: dark knowledge",
+            """A trained teacher does not only say "this is a 7". Its softmax also says how much the image
+            looks like a 1 or a 9. At temperature T = 1 those small probabilities are almost zero; dividing
+            the logits by a larger T lifts them into view. These relative similarities are what Hinton
+            called dark knowledge, and they are what a student learns from in distillation.""",
+            "For a clear 7, at T = 4, how likely does the teacher say the second-best class is?",
+            ["about 0.001", "about 0.05", "about 0.3"],
+            """Move T from 1 to 10 and watch the wrong classes rise. Which digits does the teacher think a 7
+            resembles? Then compare the hard-label and the distilled student.""",
+            page="soft-targets", temperature=4.0),
+    _lesson("small-student", "Lesson 2: a student 30× smaller",
+            """The small CNN student has about 14 thousand parameters, roughly 27 times fewer than the teacher's
+            390 thousand. Both students start from the same random weights and see the same images; one learns
+            from the labels only, the other mostly from the teacher's soft targets (alpha = 0.9, T = 4).""",
+            "Will the distilled student close part of the gap to the teacher? How many accuracy points do you expect it to gain over the hard-label one?",
+            ["none", "less than 1 point", "1 to 3 points", "more than 3 points"],
+            """Compare test accuracy, size on disk and latency of the three models. Is the small student
+            worth it? Try another seed: is the gain larger than the seed-to-seed spread?""",
+            page="distill", student="student-cnn-small"),
+    _lesson("unseen-class", "Lesson 3: the class it never saw",
+            """Here the students never see a single 3 while they train. The hard-label student has no reason
+            ever to answer "3". The distilled student never sees a 3 either, but the teacher's soft targets on
+            other digits (an 8 that looks a little like a 3...) still carry information about the class.
+            Hinton, Vinyals and Dean ran this experiment on MNIST in 2015.""",
+            "On the test images of 3s, what accuracy will the distilled student reach?",
+            ["0%, like the hard-label student", "under 50%", "over 50%"],
+            """Open the per-class accuracy and the confusion matrix: where do the 3s go for each student?
+            Raise T: does the distilled student recognise more 3s?""",
+            page="distill", hidden_class=3, temperature=8.0, alpha=1.0),
+    _lesson("no-help", "Lesson 4: when distillation does not help",
+            """Distillation copies the teacher, mistakes included. This teacher is trained for a single epoch,
+            so it is clearly weaker than usual, and the students learn mostly from its soft targets.""",
+            "Will the distilled student still beat the one trained on labels?",
+            ["yes, by more than before", "about the same", "no, it does worse"],
+            """Compare the teacher's accuracy with the students'. Then lower alpha (more weight on the labels)
+            or train the teacher longer: when does distillation start to pay off again?""",
+            page="distill", teacher_epochs=1, student="student-cnn-small"),
+]}
+
+
+def check_settings(settings: Mapping) -> dict:
+    """A complete, checked copy of `settings` (missing keys from DEFAULTS). ConfigError if a value is bad."""
+    s = {**DEFAULTS, **{k: v for k, v in settings.items() if k in DEFAULTS}}
+    if s["dataset"] not in DATASETS:
+        raise ConfigError(f"Unknown dataset {s['dataset']!r}. Choose one of: {', '.join(DATASETS)}.")
+    if s["teacher"] not in TEACHERS:
+        raise ConfigError(f"Unknown teacher {s['teacher']!r}. Choose one of: {', '.join(TEACHERS)}.")
+    if s["student"] not in MODELS:
+        raise ConfigError(f"Unknown student {s['student']!r}. Choose one of: {', '.join(MODELS)}.")
+    if s["page"] not in PAGES:
+        raise ConfigError(f"Unknown page {s['page']!r}. Choose one of: {', '.join(PAGES)}.")
+    t, a = s["temperature"], s["alpha"]
+    if not (isinstance(t, (int, float)) and math.isfinite(t) and 0 < t <= 100):
+        raise ConfigError(f"The temperature T must be a number above 0 and at most 100 (got {t}). Try T = 4.")
+    if not (isinstance(a, (int, float)) and 0 <= a <= 1):
+        raise ConfigError(f"The blend alpha must lie between 0 and 1 (got {a}). Try alpha = 0.9.")
+    for key in ("epochs", "teacher_epochs"):
+        if not (isinstance(s[key], int) and 1 <= s[key] <= MAX_EPOCHS):
+            raise ConfigError(f"{key.replace('_', ' ').capitalize()} must be a whole number from 1 to {MAX_EPOCHS} "
+                              f"(got {s[key]}).")
+    if not (isinstance(s["seed"], int) and 0 <= s["seed"] < 2**31):
+        raise ConfigError(f"The seed must be a whole number from 0 to {2**31 - 1} (got {s['seed']}).")
+    if s["hidden_class"] is not None and not (isinstance(s["hidden_class"], int) and 0 <= s["hidden_class"] < 10):
+        raise ConfigError(f"The hidden class must be a class number from 0 to 9 (got {s['hidden_class']}).")
+    return s
+
+
+def to_query_params(preset: Lesson | Mapping) -> dict[str, str]:
+    """Settings (or a lesson) as URL query parameters: only what differs from the defaults,
+    plus `lesson=` for a lesson, so that links stay short and readable."""
+    settings = preset.settings if isinstance(preset, Lesson) else check_settings(preset)
+    params = {"lesson": preset.key} if isinstance(preset, Lesson) else {}
+    for key, value in settings.items():
+        if value != DEFAULTS[key]:
+            params[URL_NAMES[key]] = "none" if value is None else str(value)
+    return params
+
+
+_TYPES = {"temperature": float, "alpha": float, "epochs": int, "teacher_epochs": int, "seed": int,
+          "hidden_class": int}
+
+
+def from_query_params(params: Mapping) -> dict:
+    """Checked settings from URL query parameters (a dict of strings, e.g. `st.query_params`).
+    `lesson=KEY` starts from that lesson; other parameters override it; unknown ones are ignored."""
+    def value(name):
+        v = params.get(name)
+        return v[-1] if isinstance(v, (list, tuple)) else v  # some frameworks give lists
+    lesson = value("lesson")
+    if lesson is not None and lesson not in LESSONS:
+        raise ConfigError(f"This link names an unknown lesson {lesson!r}. Lessons: {', '.join(LESSONS)}.")
+    settings = dict(LESSONS[lesson].settings if lesson else DEFAULTS)
+    for key, name in URL_NAMES.items():
+        raw = value(name)
+        if raw is None:
+            continue
+        if key in _TYPES:
+            if key == "hidden_class" and raw.lower() == "none":
+                settings[key] = None
+                continue
+            try:
+                settings[key] = _TYPES[key](raw)
+            except ValueError:
+                raise ConfigError(f"The link's {name}={raw!r} is not a number. Fix or remove it from the URL.") from None
+        else:
+            settings[key] = raw
+    return check_settings(settings)
+
+
+def lesson_of(settings: Mapping) -> Lesson | None:
+    """The lesson whose settings these are, if any (to show its text and question)."""
+    for lesson in LESSONS.values():
+        if all(settings.get(k) == v for k, v in lesson.settings.items()):
+            return lesson
+    return None
