@@ -95,7 +95,8 @@ def _sync(device):
 
 
 def reference_images_per_s(dataset, device, batches: int, warmup: int = 2, batch_size: int = 64) -> float:
-    """main.py's train() loop (Adadelta lr 1.0, nll_loss); DataLoader workers as main.py uses on CUDA."""
+    """main.py's train() loop (Adadelta lr 1.0, nll_loss); DataLoader workers as on CUDA in the issue.
+    Returns (images/s, fraction of the time spent waiting for the DataLoader)."""
     loader_args = {"batch_size": batch_size, "shuffle": True}
     if device.type == "cuda":
         loader_args.update(num_workers=4, pin_memory=True)
@@ -104,12 +105,17 @@ def reference_images_per_s(dataset, device, batches: int, warmup: int = 2, batch
     model = ReferenceNet().to(device)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     model.train()
-    seen, start = 0, None
+    seen, start, waiting = 0, None, 0.0
     while True:
-        for i, (data, target) in enumerate(loader):
+        batches_iter = iter(loader)
+        for i in range(len(loader)):
             if i == warmup and start is None:
                 _sync(device)
                 start = time.perf_counter()
+            fetch = time.perf_counter()
+            data, target = next(batches_iter)
+            if start is not None:
+                waiting += time.perf_counter() - fetch  # the input pipeline's share (Amdahl bound)
             data, target = data.to(device), target.to(device)
             optimizer.zero_grad()
             loss = F.nll_loss(model(data), target)
@@ -119,7 +125,8 @@ def reference_images_per_s(dataset, device, batches: int, warmup: int = 2, batch
                 seen += len(target)
                 if seen >= batches * batch_size:
                     _sync(device)
-                    return seen / (time.perf_counter() - start)
+                    seconds = time.perf_counter() - start
+                    return seen / seconds, waiting / seconds
 
 
 def lab_images_per_s(dataset, device, steps: int, batch_size: int, warmup: int = 2) -> float:
@@ -146,14 +153,17 @@ def throughput(dataset, device, quick: bool, smoke: bool = False) -> dict:
     ref_batches, lab_steps = (2, 1) if smoke else (10, 3) if quick else (40, 10)
     if device.type == "cuda":
         ref_batches, lab_steps = 60, 20
-    refs, labs = [], []
+    refs, labs, shares = [], [], []
     for _ in range(repeats):  # alternate, so a change in the machine's load hits both sides
-        refs.append(reference_images_per_s(dataset, device, ref_batches))
+        rate, share = reference_images_per_s(dataset, device, ref_batches)
+        refs.append(rate)
+        shares.append(share)
         labs.append(lab_images_per_s(dataset, device, lab_steps, lab_batch))
     ref, lab = statistics.median(refs), statistics.median(labs)
     ratios = [b / a for a, b in zip(refs, labs)]
     return {"throughput_ratio": lab / ref, "throughput_ratio_per_repeat": ratios,
             "reference_images_per_s": ref, "lab_images_per_s": lab,
+            "reference_input_pipeline_share": statistics.median(shares),
             "reference_batch": 64, "lab_batch": lab_batch, "throughput_repeats": repeats,
             "reference_net_params": count_params(ReferenceNet())}
 
@@ -366,7 +376,7 @@ def table(result: dict) -> str:
     rows = [("figure", "value", "target", "")]
     for key, (op, target) in TARGETS.items():
         rows.append((key, fmt(result.get(key)), f"{op} {target}", result["targets"][key]))
-    extra = ["reference_images_per_s", "lab_images_per_s", "teacher_accuracy", "teacher_seconds_total",
+    extra = ["reference_images_per_s", "lab_images_per_s", "reference_input_pipeline_share", "teacher_accuracy", "teacher_seconds_total",
              "hard_seconds_per_epoch", "distilled_seconds_per_epoch", "sweep_grid", "peak_rss_mb_fashion_mnist",
              "slider_note", "startup_note", "device", "device_name", "precision", "threads", "torch",
              "cpu_load_avg_1min", "bench_seconds"]
