@@ -29,12 +29,14 @@ def history(tmp_path, monkeypatch):
 
 
 def one_error_line(capsys, *needles):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("error: ") and "Traceback" not in err[0]
+    """Exactly one `error:` line and no traceback (a progress bar drawn before the failure may precede it)."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    errors = [line for line in err.strip().splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, err
     for needle in needles:
-        assert needle in err[0], err[0]
-    return err[0]
+        assert needle in errors[0], errors[0]
+    return errors[0]
 
 
 @pytest.mark.parametrize("argv,needle", [
