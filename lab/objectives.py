@@ -247,6 +247,10 @@ def soft_gradient_norms(student_logits: torch.Tensor, teacher_logits: torch.Tens
     """‖∂ soft_term / ∂ z_s‖ (mean over images) for each variant and T: the learning signal the
     teacher sends. With T² ("hinton") it levels off as T grows (→ ‖z_s − z_t‖/K, zero-mean
     logits); without T² it falls like 1/T²; with reduction="mean" it is K times smaller."""
+    if not temperatures:
+        raise ConfigError("Give at least one temperature.")
+    for t in temperatures:
+        check_temperature_alpha(t, 0.0)
     out = {"temperatures": list(temperatures)}
     n = len(student_logits)
     for variant in variants:
