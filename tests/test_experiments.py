@@ -18,6 +18,14 @@ from lab.experiments.conventions import translate
 from lab.sweep import StackedModels
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _threads_for_a_shared_machine():
+    """Use the cores other processes leave free, as the CLI does (before the session's teacher
+    trains): on a busy 2-core machine two threads wait on each other and run several times slower."""
+    from lab.device import cap_threads
+    cap_threads()
+
+
 @pytest.fixture(autouse=True)
 def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_EXPERIMENT_CACHE", str(tmp_path / "cache"))

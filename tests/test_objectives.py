@@ -16,6 +16,14 @@ from lab.train import TrainConfig, run_to_end, train
 TINY = TrainConfig(epochs=1, batch_size=50, lr=5e-3, device="cpu", augment=False, report_every=4)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _threads_for_a_shared_machine():
+    """Use the cores other processes leave free, as the CLI does (before the session's teacher
+    trains): on a busy 2-core machine two threads wait on each other and run several times slower."""
+    from lab.device import cap_threads
+    cap_threads()
+
+
 @pytest.fixture(scope="module")
 def small(sample):
     """400 training images (40 per class) and the full 1,000-image test split."""

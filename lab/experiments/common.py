@@ -31,7 +31,7 @@ from ..recipes import STUDENT_CONFIG, init_model, teacher_train_logits
 from ..sweep import GridSoftTargets, StackedModels
 from ..train import Event, TrainConfig, train
 
-CACHE_VERSION = 1  # bump when an experiment's code changes what it measures
+CACHE_VERSION = 2  # bump when an experiment's code changes what it measures (2: grids train stacked)
 
 
 @dataclass
