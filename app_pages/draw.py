@@ -1,0 +1,4 @@
+"""draw (coming)."""
+import streamlit as st
+
+st.title("draw")

@@ -1,0 +1,4 @@
+"""history (coming)."""
+import streamlit as st
+
+st.title("history")

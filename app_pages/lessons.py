@@ -1,0 +1,4 @@
+"""lessons (coming)."""
+import streamlit as st
+
+st.title("lessons")
