@@ -184,6 +184,15 @@ def load_lesson(key: str) -> None:
     st.session_state.lesson = key
 
 
+def lesson_banner() -> None:
+    """On an experiment page: the loaded lesson's question, as a reminder to predict first."""
+    lesson = presets.LESSONS.get(st.session_state.get("lesson") or "")
+    if lesson is not None:
+        guess = st.session_state.get(f"predict_{lesson.key}")
+        st.info(f"**{lesson.title}** — {lesson.question}" + (f"  \nYour prediction: **{guess}**" if guess else
+                "  \nAnswer it on the Lessons page before you run."), icon=":material/play_lesson:")
+
+
 def instructor_mode() -> bool:
     """True when the sidebar's instructor mode hides the advanced controls."""
     return bool(st.session_state.get("instructor"))

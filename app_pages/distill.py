@@ -9,6 +9,7 @@ app.page_header("Distill", "Same student, same starting weights, same batches �
                 "other from the teacher's soft targets. Watch both learn side by side.")
 
 data = app.dataset()
+app.lesson_banner()
 teacher = app.need_teacher()
 ss = st.session_state
 st.caption(f"Teacher: **{teacher.label}** · {teacher.metrics['test_accuracy']:.2%} test accuracy · "

@@ -121,3 +121,42 @@ def test_history_filters_everyone_toggle_and_incomplete_runs(_history):
     _ok(at, "History compare")
     assert len(at.dataframe[1].value) == 2
     assert "Delete…" not in [b.label for b in at.button]  # other sessions' runs are not yours to delete
+
+
+def test_a_lesson_click_loads_its_setup_and_the_url():
+    at = _go(_app(), "lessons")
+    _ok(at, "Lessons")
+    assert at.session_state["student"] != "student-cnn-small"
+    at.button(key="load_small-student").click().run()
+    _ok(at, "Lesson loaded")
+    assert at.session_state["lesson"] == "small-student" and at.session_state["student"] == "student-cnn-small"
+    assert at.session_state["T"] == 4.0 and at.session_state["epochs"] == 12
+    assert at.query_params["lesson"] in ("small-student", ["small-student"])
+    assert at.query_params["student"] in ("student-cnn-small", ["student-cnn-small"])
+    assert any("Predict before you run" in m.value for m in at.markdown)
+    assert any("?lesson=small-student" in c.value or "lesson=small-student" in c.value for c in at.code)
+    at.radio[0].set_value("1 to 3 points").run()
+    assert any("Your prediction: **1 to 3 points**" in s.value for s in at.success)
+    _go(at, "distill")  # the Distill page shows the lesson's setup and the prediction
+    _ok(at, "Distill in a lesson")
+    assert at.selectbox(key="w_student").value == "student-cnn-small"
+    assert any("1 to 3 points" in i.value for i in at.info)
+
+
+def test_a_lesson_link_opens_the_lesson():
+    at = _app({"lesson": "unseen-class"})
+    _ok(at, "lesson link")
+    assert at.session_state["lesson"] == "unseen-class"
+    assert at.session_state["T"] == 8.0 and at.session_state["alpha"] == 1.0
+
+
+def test_instructor_mode_hides_the_advanced_controls():
+    at = _go(_app(), "teacher")
+    assert at.number_input(key="w_teacher_lr") is not None
+    at.toggle(key="w_instructor").set_value(True).run()
+    _ok(at, "Teacher, instructor mode")
+    assert "w_teacher_lr" not in [w.key for w in at.number_input]
+    assert "w_device" not in [w.key for w in at.selectbox]
+    _go(at, "distill")
+    assert "w_seed" not in [w.key for w in at.number_input]
+    assert at.query_params["instructor"] in ("1", ["1"])
