@@ -583,12 +583,23 @@ def teachers(dataset_name: str | None = None) -> dict[str, TeacherInfo]:
         model, card, logits = pre
         found["pretrained"] = TeacherInfo("pretrained", f"pretrained {card['arch']}", card["arch"], model,
                                           card["metrics"], logits, name)
+    for key, info in st.session_state.get("uploaded_teachers", {}).items():
+        if info.dataset_name == name:
+            found[key] = info
     for job in st.session_state.get("jobs", []):
         run = job.runs.get("teacher")
         if job.kind == "teacher" and job.dataset_name == name and run.metrics is not None:
             found[job.key] = TeacherInfo(job.key, f"your {run.arch} (run {job.id})", run.arch, run.model,
                                          run.metrics, run.test_logits, name)
     return found
+
+
+def add_uploaded_teacher(key: str, model: torch.nn.Module, card: dict, metrics: dict, data: lab.Dataset) -> None:
+    """An uploaded, checked checkpoint becomes this session's teacher in use."""
+    logits = predict_logits(model, data.test_images, data.mean, data.std)
+    st.session_state.uploaded_teachers[key] = TeacherInfo(key, f"uploaded {card['arch']}", card["arch"], model,
+                                                          metrics, logits, data.name)
+    set_value("teacher_choice", key)
 
 
 def teacher_info(key: str | None = None) -> TeacherInfo | None:

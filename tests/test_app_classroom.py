@@ -160,3 +160,87 @@ def test_instructor_mode_hides_the_advanced_controls():
     _go(at, "distill")
     assert "w_seed" not in [w.key for w in at.number_input]
     assert at.query_params["instructor"] in ("1", ["1"])
+
+
+def _png(array) -> bytes:
+    import io
+
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+PICKLE = b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s."
+RANDOM = bytes(range(256)) * 40
+
+
+def test_an_uploaded_digit_gets_predictions_and_bad_images_a_message(sample):
+    at = _go(_app(), "draw")
+    digit = sample.test_images[0, 0].numpy()  # a real test digit, as a photo would be: dark on light
+    label = sample.classes[int(sample.test_labels[0])]
+    at.file_uploader(key="digit_upload").set_value(("digit.png", _png(255 - digit), "image/png")).run()
+    _ok(at, "Draw with an upload")
+    assert not at.error
+    assert at.metric[0].value == label  # the pretrained teacher reads the digit
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert bars["layout"]["title"]["text"] == "soft targets at T = 4"
+    assert any("No students yet" in i.value for i in at.info)
+    for name, data, needle in (("model.pkl", PICKLE, "not an image"), ("noise.png", RANDOM, "not an image"),
+                               ("huge.png", b"\x89PNG" + bytes(6 * 2**20), "the limit is 5 MB")):
+        at.file_uploader(key="digit_upload").set_value((name, data, "application/octet-stream")).run()
+        _ok(at, name)
+        assert any(needle in e.value for e in at.error), (name, _texts(at, "error"))
+
+
+def _checkpoint(arch="student-mlp", shape=(1, 28, 28), card_arch=None, classes=10):
+    from lab import checkpoints
+    from lab.models import build, to_safetensors
+    model = build(arch, shape, classes)
+    card = {"card_version": 1, "arch": card_arch or arch, "dataset": "test", "input_shape": list(shape),
+            "classes": [str(k) for k in range(classes)], "mean": [0.1] * shape[0], "std": [0.3] * shape[0],
+            "metrics": {}}
+    assert checkpoints.validate_card(card)
+    return to_safetensors(model), json.dumps(card).encode()
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("pickle", "Python pickle"), ("random", "not a safetensors file"), ("architecture", "does not fit architecture"),
+    ("input shape", "takes [3, 32, 32] images"), ("huge", "the limit is"), ("card", "not valid JSON")])
+def test_a_bad_checkpoint_upload_gets_a_clear_message(case, needle):
+    weights, card = _checkpoint()
+    if case == "pickle":
+        weights = PICKLE
+    elif case == "random":
+        weights = RANDOM
+    elif case == "architecture":
+        weights, card = _checkpoint(card_arch="student-cnn-tiny")
+    elif case == "input shape":
+        weights, card = _checkpoint(shape=(3, 32, 32))
+    elif case == "huge":
+        weights = bytes(65 * 2**20)
+    elif case == "card":
+        card = RANDOM
+    at = _go(_app(), "draw")
+    at.file_uploader(key="ckpt_weights").set_value(("model.safetensors", weights, "application/octet-stream"))
+    at.file_uploader(key="ckpt_card").set_value(("model.json", card, "application/json")).run()
+    _ok(at, case)
+    errors = _texts(at, "error")
+    assert any("cannot be used" in e and needle in e for e in errors), errors
+    assert "Traceback" not in " ".join(errors)
+
+
+def test_an_uploaded_checkpoint_is_evaluated_and_becomes_the_teacher():
+    weights, card = _checkpoint()
+    at = _go(_app(), "draw")
+    at.file_uploader(key="ckpt_weights").set_value(("model.safetensors", weights, "application/octet-stream"))
+    at.file_uploader(key="ckpt_card").set_value(("model.json", card, "application/json")).run()
+    _ok(at, "upload")
+    assert any("loaded and checked" in s.value for s in at.success)
+    assert any(m.label.startswith("Test accuracy") for m in at.metric)
+    at.button(key="ckpt_use").click().run()
+    _ok(at, "use as teacher")
+    assert at.session_state["teacher_choice"].startswith("upload-")
+    _go(at, "teacher")
+    _ok(at, "Teacher with an uploaded teacher")
+    assert any("uploaded student-mlp" in str(r.options) for r in at.radio)
