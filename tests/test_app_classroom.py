@@ -244,3 +244,41 @@ def test_an_uploaded_checkpoint_is_evaluated_and_becomes_the_teacher():
     _go(at, "teacher")
     _ok(at, "Teacher with an uploaded teacher")
     assert any("uploaded student-mlp" in str(r.options) for r in at.radio)
+
+
+def test_a_job_waits_in_the_shared_queue_with_its_position_and_can_be_cancelled(_history):
+    from lab.jobs import shared_queue
+    from lab.runs import RunStore
+    queue = shared_queue()
+    release = threading.Event()
+    blockers = [queue.submit(lambda stop: release.wait(60), label="someone else's run", owner=f"other-{i}")
+                for i in range(queue.limit)]  # every training slot of this server is taken
+    try:
+        at = _app({"epochs": "1"})
+        _go(at, "teacher")
+        at.selectbox(key="w_teacher_arch").set_value("student-mlp")
+        at.number_input(key="w_teacher_epochs").set_value(1)
+        next(b for b in at.button if "Train teacher" in b.label).click().run()
+        _ok(at, "queued")
+        job = at.session_state["jobs"][-1]
+        assert job.status == "queued" and job.position == 1
+        assert any("Queued — position 1 of 1" in i.value for i in at.info)  # on the page
+        assert any("Queued — position 1 of 1" in c.value for c in at.sidebar.caption)  # and in the sidebar
+        at.button(key=f"cancel-{job.key}").click().run()
+        _ok(at, "cancelled")
+        assert job.status == "cancelled" and job.done and queue.snapshot()["waiting"] == []
+        assert any("Cancelled" in i.value for i in at.info)
+        assert RunStore(_history).list_runs() == []  # it never ran: nothing recorded
+
+        # Queued again, then a slot frees: it starts by itself and is recorded.
+        next(b for b in at.button if "Train teacher" in b.label).click().run()
+        job = at.session_state["jobs"][-1]
+        assert job.status == "queued"
+        release.set()
+        job = _wait(at, "teacher")
+        assert job.status == "finished", job.message
+        assert [r.status for r in RunStore(_history).list_runs()] == ["finished"]
+    finally:
+        release.set()
+        for blocker in blockers:
+            blocker.wait(10)

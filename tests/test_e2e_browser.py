@@ -202,8 +202,18 @@ def _walk_through(server, page):
     _no_exception(page, "Teacher after Stop")
     _shot(page, "3-teacher-stopped")
 
+    # The classroom pages: the runs above are in the History; Lessons; Draw a digit.
+    for i, (title, charts) in enumerate([("History", 1), ("Lessons", 0), ("Draw a digit", 0)], start=7):
+        _goto(page, title)
+        _settle(page, min_charts=charts)
+        _no_exception(page, title)
+        if title == "History":
+            assert page.locator('[data-testid="stDataFrame"]').count() >= 1  # the runs trained above
+        _shot(page, f"{i}-{title.lower().replace(' ', '-')}")
+
     # Every page once more, after all that: still no exception anywhere.
-    for title in ("Concepts", "Data", "Teacher", "Dark knowledge", "Distill", "Compare"):
+    for title in ("Concepts", "Data", "Teacher", "Dark knowledge", "Distill", "Compare", "History", "Lessons",
+                  "Draw a digit"):
         _goto(page, title)
         _settle(page)
         _no_exception(page, title)
