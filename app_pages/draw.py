@@ -95,9 +95,11 @@ else:
 # ---------------------------------------------------------------- upload a checkpoint
 st.divider()
 st.subheader("Upload a checkpoint")
+# The server refuses bigger uploads itself (.streamlit/config.toml); the lab checks its own limit too.
+limit_mb = min(checkpoints.MAX_BYTES // 2**20, int(st.get_option("server.maxUploadSize")))
 st.markdown(f"A model trained with the lab (or downloaded from the **History** page): its `model.safetensors` "
             f"and its `model.json` card. Only safetensors is accepted (never a pickle: loading one can run code), "
-            f"at most {checkpoints.MAX_BYTES // 2**20} MB, checked tensor by tensor against the card's architecture.")
+            f"at most {limit_mb} MB, checked tensor by tensor against the card's architecture.")
 c = st.columns(2)
 weights = c[0].file_uploader("Weights (model.safetensors)", key="ckpt_weights")
 card_file = c[1].file_uploader("Model card (model.json)", key="ckpt_card")

@@ -195,7 +195,8 @@ def _walk_through(server, page):
     page.wait_for_timeout(1500)
     _shot(page, "3-teacher-running")
     clicked = time.monotonic()
-    page.get_by_role("button", name=re.compile("Stop")).click()
+    # In the page (the header's own "Stop" stops a script run while one is in progress).
+    page.locator('[data-testid="stMain"]').get_by_role("button", name=re.compile("Stop")).click()
     page.get_by_text(re.compile("Stopped")).first.wait_for(timeout=15_000)
     assert time.monotonic() - clicked < 15
     _settle(page)
