@@ -11,6 +11,7 @@ app.page_header("Dark knowledge", "A trained teacher is almost always sure of th
                 "probabilities for the wrong classes say which ones look alike. Raise T to read them.")
 
 data = app.dataset()
+app.lesson_banner()
 teacher = app.need_teacher()
 logits, labels = teacher.test_logits, data.test_labels
 

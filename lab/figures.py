@@ -9,6 +9,7 @@ every builder and read the figure's JSON (`fig.to_dict()`) to check what a chart
     similarity_heatmap(matrix, classes, T)     mean soft targets per true class
     accuracy_vs_size(rows)                     accuracy against parameters (log scale)
     confusion_matrices([(name, cm)], classes)  side by side
+    history_scatter(rows)                      accuracy against size across recorded runs
 """
 from __future__ import annotations
 
@@ -263,3 +264,31 @@ def confusion_matrices(named: list[tuple[str, list[list[int]]]], classes, height
         fig.update_yaxes(type="category", autorange="reversed", showticklabels=i == 1, row=1, col=i)
     fig.update_yaxes(title="true class", row=1, col=1)
     return _layout(fig, height, showlegend=False)
+
+
+ROLE_NAMES = {"teacher": "teacher", "hard": "student (labels)", "distilled": "student (distilled)"}
+
+
+def history_scatter(rows: list[dict], height: int = 400) -> go.Figure:
+    """Accuracy against parameters (log x) for recorded runs, one trace per kind of run.
+
+    rows: lab.runs.Run.summary() dicts ({"id", "kind", "status", "arch", "params", "test_accuracy", ...});
+    runs without both numbers (stopped early, failed) are left out."""
+    rows = [r for r in rows if r.get("test_accuracy") is not None and r.get("params")]
+    fig = go.Figure()
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    for kind in sorted(kinds, key=lambda k: (k not in ROLE_NAMES, list(ROLE_NAMES).index(k) if k in ROLE_NAMES else 0, k)):
+        chosen = [r for r in rows if r["kind"] == kind]
+        fig.add_scatter(x=[r["params"] for r in chosen], y=[r["test_accuracy"] for r in chosen], mode="markers",
+                        name=ROLE_NAMES.get(kind, kind), customdata=[[r["id"], r.get("arch") or "?", r["status"]]
+                                                                     for r in chosen],
+                        hovertemplate="run %{customdata[0]}: %{customdata[1]} (%{customdata[2]})<br>"
+                                      "%{x:,} parameters<br>%{y:.2%}<extra></extra>",
+                        marker=dict(size=11, color=COLORS.get(kind, COLORS["accent"]), opacity=0.8,
+                                    line=dict(color="white", width=1)))
+    params = [r["params"] for r in rows] or [1]
+    fig.update_xaxes(type="log", title="parameters (log scale)",
+                     range=[np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.3])
+    fig.update_yaxes(title="test accuracy", tickformat=".0%")
+    _layout(fig, height, title=f"Accuracy against size across {len(rows)} recorded run{'s' if len(rows) != 1 else ''}")
+    return fig

@@ -195,15 +195,26 @@ def _walk_through(server, page):
     page.wait_for_timeout(1500)
     _shot(page, "3-teacher-running")
     clicked = time.monotonic()
-    page.get_by_role("button", name=re.compile("Stop")).click()
+    # In the page (the header's own "Stop" stops a script run while one is in progress).
+    page.locator('[data-testid="stMain"]').get_by_role("button", name=re.compile("Stop")).click()
     page.get_by_text(re.compile("Stopped")).first.wait_for(timeout=15_000)
     assert time.monotonic() - clicked < 15
     _settle(page)
     _no_exception(page, "Teacher after Stop")
     _shot(page, "3-teacher-stopped")
 
+    # The classroom pages: the runs above are in the History; Lessons; Draw a digit.
+    for i, (title, charts) in enumerate([("History", 1), ("Lessons", 0), ("Draw a digit", 0)], start=7):
+        _goto(page, title)
+        _settle(page, min_charts=charts)
+        _no_exception(page, title)
+        if title == "History":
+            assert page.locator('[data-testid="stDataFrame"]').count() >= 1  # the runs trained above
+        _shot(page, f"{i}-{title.lower().replace(' ', '-')}")
+
     # Every page once more, after all that: still no exception anywhere.
-    for title in ("Concepts", "Data", "Teacher", "Dark knowledge", "Distill", "Compare"):
+    for title in ("Concepts", "Data", "Teacher", "Dark knowledge", "Distill", "Compare", "History", "Lessons",
+                  "Draw a digit"):
         _goto(page, title)
         _settle(page)
         _no_exception(page, title)
