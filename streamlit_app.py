@@ -28,6 +28,7 @@ PAGES = [
     st.Page("app_pages/dark_knowledge.py", title="Dark knowledge", icon=":material/contrast:"),
     st.Page("app_pages/distill.py", title="Distill", icon=":material/science:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+    st.Page("app_pages/experiments.py", title="Experiments", icon=":material/experiment:"),
 ]
 page = st.navigation(PAGES)
 
