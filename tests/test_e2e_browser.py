@@ -202,8 +202,18 @@ def _walk_through(server, page):
     _no_exception(page, "Teacher after Stop")
     _shot(page, "3-teacher-stopped")
 
+    # Experiments: the page and its convention panel's instant chart (no training here).
+    _goto(page, "Experiments")
+    _settle(page)
+    _no_exception(page, "Experiments")
+    _shot(page, "7-experiments")
+    page.get_by_role("button", name=re.compile("Conventions")).click()
+    _settle(page, min_charts=1)
+    _no_exception(page, "Experiments: conventions")
+    _shot(page, "7-experiments-conventions")
+
     # Every page once more, after all that: still no exception anywhere.
-    for title in ("Concepts", "Data", "Teacher", "Dark knowledge", "Distill", "Compare"):
+    for title in ("Concepts", "Data", "Teacher", "Dark knowledge", "Distill", "Compare", "Experiments"):
         _goto(page, title)
         _settle(page)
         _no_exception(page, title)
