@@ -591,17 +591,31 @@ def experiment_key(name: str, settings: dict, teacher_key: str | None = None) ->
                        "settings": settings}, sort_keys=True, default=str)
 
 
+def _experiment_should_stop(job: ExperimentJob) -> bool:
+    """Stop pressed, or the browser tab is gone. (No heartbeat timeout: only the Experiments page
+    polls an experiment, and a user reading another page is still there.)"""
+    if job.stop.is_set():
+        return True
+    if job.session_id is not None:
+        from streamlit.runtime import Runtime
+        if Runtime.exists() and not Runtime.instance().is_active_session(job.session_id):
+            job.status = "abandoned"
+            job.stop.set()
+            return True
+    return False
+
+
 def _drain_experiment(job: ExperimentJob, make_progress) -> None:
     """The experiment's thread: wait for a training slot, then keep the latest Progress."""
     try:
         while not _slots.acquire(timeout=0.2):
-            if _should_stop(job):
+            if _experiment_should_stop(job):
                 job.status = "abandoned" if job.status == "abandoned" else "stopped"
                 job.message = "Stopped before it started."
                 return
         try:
             job.status, job.started = "running", time.monotonic()
-            for progress in make_progress(lambda: _should_stop(job)):
+            for progress in make_progress(lambda: _experiment_should_stop(job)):
                 job.latest = progress
                 if progress.done:
                     job.result = progress.result if progress.status == "finished" else None
@@ -666,7 +680,7 @@ def experiment_panel(job: ExperimentJob) -> None:
             if job.status == "queued":
                 text = STATUS_TEXT["queued"]
             elif p is None or p.total_runs == 0:
-                text = "Starting…"
+                text = "Preparing: the teacher's logits, the cache…"
             else:
                 text = (f"Run {min(p.run_index + 1, p.total_runs)} of {p.total_runs}: {p.run} · "
                         f"{frac:.0%} · ETA {fmt_seconds(eta)}")

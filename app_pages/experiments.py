@@ -451,10 +451,10 @@ weights: on labels, from the best single member, and from the ensemble.""")
 SECTIONS = {"sweep": sweep_section, "omit": omit_section, "size": size_section, "methods": methods_section,
             "calibration": calibration_section, "conventions": conventions_section, "ensemble": ensemble_section}
 
+last = ss.get("x_experiment") if ss.get("x_experiment") in SECTIONS else "sweep"
 choice = setting(st.segmented_control, "x_experiment", "sweep", "Experiment", list(EXPERIMENTS),
                  format_func=EXPERIMENTS.get, label_visibility="collapsed")
-if choice not in SECTIONS:  # clicking the selected segment again deselects it: keep the last one
-    choice = "sweep"
-    ss["x_experiment"] = choice
+if choice not in SECTIONS:  # clicking the selected segment again deselects it: keep showing it
+    choice = ss["x_experiment"] = last
 st.subheader(EXPERIMENTS[choice].split(" · ", 1)[1])
 SECTIONS[choice]()

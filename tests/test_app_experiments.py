@@ -190,3 +190,39 @@ def test_an_experiment_that_cannot_run_is_a_message():
     _ok(at, "attention on an MLP")
     assert job.status == "error"
     assert any(job.message in e.value for e in at.error) and "Traceback" not in job.message
+
+
+def test_ensemble_of_new_members_then_one_student():
+    at = _page("ensemble")
+    at.number_input(key="w_x_ens_new").set_value(2)
+    at.selectbox(key="w_x_ens_arch").set_value("student-mlp")
+    at.number_input(key="w_x_ens_member_epochs").set_value(1)
+    at.selectbox(key="w_x_ens_student").set_value("student-mlp")
+    at.number_input(key="w_x_ens_epochs").set_value(1).run()
+    job = _wait(at, _run(at))
+    _ok(at, "ensemble")
+    assert job.status == "finished", job.message
+    assert job.latest.result["member_names"] == ["student-mlp seed=1", "student-mlp seed=2"]
+    bars = next(f for f in _figures(at) if f["layout"]["title"]["text"] == "Many teachers → one student")
+    assert list(bars["data"][0]["x"]) == ["student-mlp seed=1", "student-mlp seed=2", "ensemble", "student: labels",
+                                          "student: best member", "student: ensemble"]
+
+
+def test_closing_the_tab_ends_an_experiment(monkeypatch, sample):
+    from streamlit.runtime import Runtime
+
+    from app_pages import _app as glue
+    from lab.experiments import sweep
+
+    class GoneRuntime:
+        def is_active_session(self, session_id):
+            return False
+
+    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
+    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: GoneRuntime()))
+    import torch
+    teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    job = glue.ExperimentJob(999, "sweep", "k", "test", session_id="closed-tab")
+    glue._drain_experiment(job, lambda stop: sweep.run(sample, teacher, sweep.SweepConfig(epochs=20), stop))
+    assert job.status == "abandoned" and job.result is None
+    assert job.latest.event.step == 0  # stopped before its first step
