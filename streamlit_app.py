@@ -29,6 +29,7 @@ PAGES = [
     st.Page("app_pages/dark_knowledge.py", title="Dark knowledge", icon=":material/contrast:"),
     st.Page("app_pages/distill.py", title="Distill", icon=":material/science:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+    st.Page("app_pages/experiments.py", title="Experiments", icon=":material/experiment:"),
     st.Page("app_pages/history.py", title="History", icon=":material/history:"),
     st.Page("app_pages/lessons.py", title="Lessons", icon=":material/menu_book:"),
     st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:"),

@@ -775,3 +775,159 @@ def image_picker(data: lab.Dataset, label: str = "Test image") -> int:
             set_value("image_index", int(torch.randint(n, (1,)).item()))
     with cols[0]:
         return bound(st.slider, "image_index", label, 0, n - 1)
+
+
+# ---------------------------------------------------------------- experiment jobs (issue 5)
+# A generic background job for any lab generator of `lab.experiments.Progress` events (the
+# experiments' `run`/`experiment` functions): the last event carries the result dict. Kept
+# apart from the training Jobs above (own list in session state) but sharing their training
+# slots, heartbeat and closed-tab rule. Finished results are kept per session under a key
+# built from the settings and the teacher, so revisiting a page is instant.
+
+@dataclass
+class ExperimentJob:
+    id: int
+    name: str                       # "sweep", "omit", ...
+    key: str                        # the session cache key of its result (settings + teacher)
+    label: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    status: str = "queued"          # queued | running | finished | stopped | diverged | error | abandoned
+    message: str = ""
+    latest: object = None           # the last lab.experiments.Progress
+    result: dict | None = None
+    started: float = field(default_factory=time.monotonic)
+    heartbeat: float = field(default_factory=time.monotonic)
+    session_id: str | None = None
+    thread: threading.Thread | None = None
+    announced: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("finished", "stopped", "diverged", "error", "abandoned")
+
+    def fraction(self) -> float:
+        return 0.0 if self.latest is None else min(max(self.latest.fraction, 0.0), 1.0)
+
+
+def experiment_key(name: str, settings: dict, teacher_key: str | None = None) -> str:
+    """Session cache key: the experiment, its settings, the dataset and the teacher in use."""
+    import json
+    ss = st.session_state
+    return json.dumps({"experiment": name, "dataset": ss.get("dataset"), "teacher": teacher_key,
+                       "settings": settings}, sort_keys=True, default=str)
+
+
+def _experiment_should_stop(job: ExperimentJob) -> bool:
+    """Stop pressed, or the browser tab is gone. (No heartbeat timeout: only the Experiments page
+    polls an experiment, and a user reading another page is still there.)"""
+    if job.stop.is_set():
+        return True
+    if job.session_id is not None:
+        from streamlit.runtime import Runtime
+        if Runtime.exists() and not Runtime.instance().is_active_session(job.session_id):
+            job.status = "abandoned"
+            job.stop.set()
+            return True
+    return False
+
+
+def _drain_experiment(job: ExperimentJob, make_progress) -> None:
+    """The experiment's work in the shared queue (it runs once a training slot is free): keep the
+    latest Progress."""
+    try:
+        if _experiment_should_stop(job):
+            job.status = "abandoned" if job.status == "abandoned" else "stopped"
+            job.message = "Stopped before it started."
+            return
+        job.status, job.started = "running", time.monotonic()
+        for progress in make_progress(lambda: _experiment_should_stop(job)):
+            job.latest = progress
+            if progress.done:
+                job.result = progress.result if progress.status == "finished" else None
+                job.message = progress.message
+                if job.status != "abandoned":
+                    job.status = progress.status
+        if not job.done:
+            job.status, job.message = "error", "The experiment ended without a result."
+    except torch.OutOfMemoryError:
+        job.status, job.message = "error", "Out of memory. Choose a smaller model, or the CPU (sidebar → device)."
+    except LabError as e:
+        job.status, job.message = "error", str(e)
+    except Exception as e:  # a message on the page, never a traceback
+        job.status, job.message = "error", f"The experiment failed: {type(e).__name__}: {e}"
+
+
+def start_experiment(name: str, key: str, label: str, make_progress) -> ExperimentJob:
+    """Run `make_progress(stop)` (-> iterator of Progress) in a background thread."""
+    job = ExperimentJob(next(_ids), name, key, label, session_id=_session_id())
+    st.session_state.setdefault("experiment_jobs", []).append(job)
+    try:  # the same shared queue as training jobs: experiments train too
+        queued = job_queue.shared_queue().submit(lambda _stop: _drain_experiment(job, make_progress),
+                                                 label=f"experiment: {label}", owner=st.session_state.get("session_key"))
+    except LabError as e:
+        job.status, job.message = "error", str(e)
+        return job
+    queued.stop = job.stop  # Stop (or the queue's cancel) sets one flag
+    job.thread = _QueueThread(queued)
+    return job
+
+
+def experiment_jobs(name: str | None = None) -> list[ExperimentJob]:
+    return [j for j in st.session_state.get("experiment_jobs", []) if name is None or j.name == name]
+
+
+def running_experiment() -> ExperimentJob | None:
+    return next((j for j in experiment_jobs() if not j.done), None)
+
+
+def experiment_result(key: str) -> dict | None:
+    """The finished result for this key in this session (None if it was never run)."""
+    results = st.session_state.setdefault("experiment_results", {})
+    if key not in results:
+        for job in experiment_jobs():
+            if job.key == key and job.status == "finished" and job.result is not None:
+                results[key] = job.result
+    return results.get(key)
+
+
+def experiment_panel(job: ExperimentJob) -> None:
+    """Progress (a few times a second), Stop, then the outcome; reruns the page once it ends."""
+
+    @st.fragment(run_every=None if job.done else POLL_S)
+    def panel():
+        job.heartbeat = time.monotonic()
+        if job.done and not job.announced:
+            job.announced = True
+            st.rerun()  # the page now shows the result
+        p = job.latest
+        if not job.done:
+            cols = st.columns([5, 1])
+            elapsed = time.monotonic() - job.started
+            frac = job.fraction()
+            eta = elapsed / frac * (1 - frac) if frac > 0.01 and job.status == "running" else None
+            if job.status == "queued":
+                text = STATUS_TEXT["queued"]
+            elif p is None or p.total_runs == 0:
+                text = "Preparing: the teacher's logits, the cache…"
+            else:
+                text = (f"Run {min(p.run_index + 1, p.total_runs)} of {p.total_runs}: {p.run} · "
+                        f"{frac:.0%} · ETA {fmt_seconds(eta)}")
+            cols[0].progress(frac, text=text)
+            if cols[1].button("Stop", key=f"stop-exp{job.id}", type="primary", width="stretch",
+                              disabled=job.stop.is_set()):
+                job.stop.set()
+                st.toast("Stopping… (takes effect within one step)")
+        elif job.status == "finished":
+            cached = " (from the cache)" if job.message == "from cache" else ""
+            st.success(f"Finished **{job.label}**{cached}.", icon=":material/check_circle:")
+        elif job.status == "stopped":
+            st.warning(f"**Stopped.** {job.message} Nothing was kept; press Run to start again.",
+                       icon=":material/stop_circle:")
+        elif job.status == "diverged":
+            st.error(f"**Training diverged.** {job.message}", icon=":material/warning:")
+        elif job.status == "abandoned":
+            st.warning("This experiment was stopped because its browser tab was closed.", icon=":material/stop_circle:")
+        else:
+            st.error(job.message, icon=":material/error:")
+
+    panel()

@@ -205,8 +205,18 @@ def _walk_through(server, page):
     _no_exception(page, "Teacher after Stop")
     _shot(page, "3-teacher-stopped")
 
+    # Experiments: the page and its convention panel's instant chart (no training here).
+    _goto(page, "Experiments")
+    _settle(page)
+    _no_exception(page, "Experiments")
+    _shot(page, "7-experiments")
+    page.get_by_role("button", name=re.compile("Conventions")).click()
+    _settle(page, min_charts=1)
+    _no_exception(page, "Experiments: conventions")
+    _shot(page, "7-experiments-conventions")
+
     # The classroom pages: the runs above are in the History; Lessons; Draw a digit.
-    for i, (title, charts) in enumerate([("History", 1), ("Lessons", 0), ("Draw a digit", 0)], start=7):
+    for i, (title, charts) in enumerate([("History", 1), ("Lessons", 0), ("Draw a digit", 0)], start=8):
         _goto(page, title)
         _settle(page, min_charts=charts)
         _no_exception(page, title)
@@ -215,8 +225,8 @@ def _walk_through(server, page):
         _shot(page, f"{i}-{title.lower().replace(' ', '-')}")
 
     # Every page once more, after all that: still no exception anywhere.
-    for title in ("Concepts", "Data", "Teacher", "Dark knowledge", "Distill", "Compare", "History", "Lessons",
-                  "Draw a digit"):
+    for title in ("Concepts", "Data", "Teacher", "Dark knowledge", "Distill", "Compare", "Experiments", "History",
+                  "Lessons", "Draw a digit"):
         _goto(page, title)
         _settle(page)
         _no_exception(page, title)
