@@ -218,8 +218,9 @@ def history_problem() -> str | None:
     return None
 
 
-def checkpoint_root() -> Path:
-    return data_dir() / "app-runs"
+def checkpoint_root(store: run_history.RunStore | None = None) -> Path:
+    """Where finished app runs save their models: beside the history file that points to them."""
+    return (store.path.parent if store is not None else data_dir()) / "app-runs"
 
 
 # ---------------------------------------------------------------- shared, read-only resources
@@ -454,7 +455,7 @@ def _save_checkpoint(job: Job, run: Run, data: lab.Dataset) -> None:
     """A finished model as safetensors + card (what the History page exports); optional."""
     if job.store is None or run.record_id is None:
         return
-    folder = checkpoint_root() / f"run-{run.record_id}"
+    folder = checkpoint_root(job.store) / f"run-{run.record_id}"
     try:
         card = checkpoints.make_card(run.model, data, run.metrics, role=run.name, config=job.settings,
                                      run_id=run.record_id, label=job.label)

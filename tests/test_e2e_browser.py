@@ -49,10 +49,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     _require_browser()
     port = _free_port()
-    env = {**os.environ, "LAB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    # Its own run history: the runs this test trains never land in the user's.
+    env = {**os.environ, "LAB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+           "LAB_RUNS_DB": str(tmp_path_factory.mktemp("e2e") / "runs.sqlite3")}
     log = open(ROOT / "artifacts" / "streamlit-e2e.log", "w") if (ROOT / "artifacts").is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
