@@ -226,3 +226,12 @@ def test_closing_the_tab_ends_an_experiment(monkeypatch, sample):
     glue._drain_experiment(job, lambda stop: sweep.run(sample, teacher, sweep.SweepConfig(epochs=20), stop))
     assert job.status == "abandoned" and job.result is None
     assert job.latest.event.step == 0  # stopped before its first step
+
+
+def test_a_dataset_that_cannot_load_is_a_message():
+    at = AppTest.from_file(str(ENTRY), default_timeout=120)
+    at.query_params["dataset"] = "cifar10"  # LAB_OFFLINE: no files, no download
+    at.run()
+    at.switch_page(PAGE).run()
+    _ok(at, "Experiments on cifar10")
+    assert any("cifar10 is not available" in e.value for e in at.error)
