@@ -55,7 +55,6 @@ def test_every_experiment_renders_without_exception():
         at.run()
         _ok(at, name)
         assert not at.error, (name, [e.value for e in at.error])
-    methods = "\n".join(m.value for m in at.markdown)
     at.session_state["x_experiment"] = "methods"
     at.run()
     methods = "\n".join(m.value for m in at.markdown)

@@ -195,7 +195,8 @@ def _walk_through(server, page):
     page.wait_for_timeout(1500)
     _shot(page, "3-teacher-running")
     clicked = time.monotonic()
-    page.get_by_role("button", name=re.compile("Stop")).click()
+    # (inside the page: Streamlit's header shows its own "Stop" button while a script runs)
+    page.locator('[data-testid="stMain"]').get_by_role("button", name=re.compile("Stop")).click()
     page.get_by_text(re.compile("Stopped")).first.wait_for(timeout=15_000)
     assert time.monotonic() - clicked < 15
     _settle(page)
@@ -207,7 +208,7 @@ def _walk_through(server, page):
     _settle(page)
     _no_exception(page, "Experiments")
     _shot(page, "7-experiments")
-    page.get_by_role("button", name=re.compile("Conventions")).click()
+    page.get_by_text("Conventions & what breaks").first.click()
     _settle(page, min_charts=1)
     _no_exception(page, "Experiments: conventions")
     _shot(page, "7-experiments-conventions")
