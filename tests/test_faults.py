@@ -84,6 +84,13 @@ def _wait_quiet(pid: int, busy_threads: int | None = None, timeout: float = 30.0
         assert time.monotonic() < deadline, f"the server is still busy: {seen}"
 
 
+def _assert_recorded(db: Path, seed: int, status: str) -> None:
+    """The app recorded the tab's student pair (hard + distilled) in the history with `status`."""
+    runs = [run for run in _runs_json(db) if run["config"].get("seed") == seed]
+    assert sorted(run["kind"] for run in runs) == ["distilled", "hard"], runs
+    assert all(run["status"] == status for run in runs), [(run["kind"], run["status"]) for run in runs]
+
+
 # ---------------------------------------------------------------- a server and a browser
 
 @pytest.fixture(scope="module")
@@ -94,6 +101,7 @@ def lab_server(tmp_path_factory):
     server = Server({"LAB_DATA_DIR": str(tmp / "data"), "LAB_RUNS_DB": str(tmp / "runs.sqlite3")}, log)
     try:
         server.wait_healthy()
+        server.db = tmp / "runs.sqlite3"
         yield server
     finally:
         server.stop()
@@ -140,6 +148,7 @@ def test_stop_mid_run_ends_the_job_and_the_server_goes_quiet(lab_server, browser
         _wait_quiet(lab_server.pid)
     finally:
         context.close()
+    _assert_recorded(lab_server.db, seed=1, status="stopped")
 
 
 def test_closing_the_tab_mid_run_ends_the_job(lab_server, browser):
@@ -150,6 +159,7 @@ def test_closing_the_tab_mid_run_ends_the_job(lab_server, browser):
     closed = time.monotonic()
     seen = _wait_quiet(lab_server.pid, busy_threads=busy, timeout=30)
     assert time.monotonic() - closed < 32, seen
+    _assert_recorded(lab_server.db, seed=2, status="stopped")  # closed, not left "running"
     # The server still serves everyone else.
     again, page = _start_long_run(browser, lab_server.url, seed=3)
     again.close()
@@ -188,7 +198,9 @@ def test_killing_the_server_mid_run_keeps_the_history(tmp_path, browser):
     from_app = [run for run in after.values() if run["session"] != "earlier"]
     assert all(run["status"] != "running" for run in from_app), from_app  # nothing left half-open
     killed = [run for run in from_app if run["config"].get("seed") == 4]
-    assert all(run["status"] == "incomplete" for run in killed), killed
+    assert sorted(run["kind"] for run in killed) == ["distilled", "hard"], from_app
+    assert all(run["status"] == "incomplete" and "ended without finishing" in run["message"]
+               for run in killed), killed
 
 
 def test_a_killed_cli_run_is_incomplete_at_the_next_start(tmp_path):
