@@ -907,10 +907,22 @@ class ExperimentJob:
     session_id: str | None = None
     thread: threading.Thread | None = None
     announced: bool = False
+    owner: str | None = None        # the session's key in the run history
+    store: object = None            # the RunStore it is recorded in (None: not recorded)
+    record_id: int | None = None    # its row in the run history, once it started
 
     @property
     def done(self) -> bool:
         return self.status in ("finished", "stopped", "diverged", "error", "abandoned")
+
+    @property
+    def config(self) -> dict:
+        """What it ran: the experiment, the dataset, the teacher and the settings (its cache key)."""
+        import json
+        try:
+            return json.loads(self.key)
+        except ValueError:
+            return {"experiment": self.name}
 
     def fraction(self) -> float:
         return 0.0 if self.latest is None else min(max(self.latest.fraction, 0.0), 1.0)
@@ -947,6 +959,7 @@ def _drain_experiment(job: ExperimentJob, make_progress) -> None:
             job.message = "Stopped before it started."
             return
         job.status, job.started = "running", time.monotonic()
+        _record_experiment_start(job)
         for progress in make_progress(lambda: _experiment_should_stop(job)):
             job.latest = progress
             if progress.done:
@@ -962,11 +975,49 @@ def _drain_experiment(job: ExperimentJob, make_progress) -> None:
         job.status, job.message = "error", str(e)
     except Exception as e:  # a message on the page, never a traceback
         job.status, job.message = "error", f"The experiment failed: {type(e).__name__}: {e}"
+    finally:
+        _record_experiment_finish(job)
+
+
+EXPERIMENT_STATUS = {"finished": "finished", "stopped": "stopped", "abandoned": "stopped"}  # else: failed
+
+
+def _record_experiment(job: ExperimentJob, method: str, *args, **kwargs):
+    """One write to the run history; a history that fails never fails the experiment."""
+    if job.store is None:
+        return None
+    try:
+        return getattr(job.store, method)(*args, **kwargs)
+    except LabError as e:
+        job.message = (job.message + " " if job.message else "") + f"(Not recorded in the history: {e})"
+        return None
+
+
+def _record_experiment_start(job: ExperimentJob) -> None:
+    config = job.config
+    settings = config.get("settings") if isinstance(config.get("settings"), dict) else {}
+    job.record_id = _record_experiment(job, "start_run", job.name, config, dataset=config.get("dataset"),
+                                       arch=settings.get("student"), name=f"{job.name} · {job.label}",
+                                       group_id=f"{job.owner}-exp{job.id}", session=job.owner, owner=job.owner)
+
+
+def _record_experiment_finish(job: ExperimentJob) -> None:
+    """Close its history row: finished (with the result's summary in metrics), stopped or failed."""
+    if job.record_id is None:
+        return
+    from lab.experiments.common import result_summary
+    status = EXPERIMENT_STATUS.get(job.status, "running" if not job.done else "failed")
+    if status == "running":  # ended without saying how (cannot happen: _drain_experiment sets it)
+        status = "failed"
+    _record_experiment(job, "finish_run", job.record_id, status,
+                       metrics=result_summary(job.name, job.result) if status == "finished" else {},
+                       message=job.message or None)
 
 
 def start_experiment(name: str, key: str, label: str, make_progress) -> ExperimentJob:
     """Run `make_progress(stop)` (-> iterator of Progress) in a background thread."""
-    job = ExperimentJob(next(_ids), name, key, label, session_id=_session_id())
+    job = ExperimentJob(next(_ids), name, key, label, session_id=_session_id(),
+                        owner=st.session_state.get("session_key"), store=history_store())
     st.session_state.setdefault("experiment_jobs", []).append(job)
     try:  # the same shared queue as training jobs: experiments train too
         queued = job_queue.shared_queue().submit(lambda _stop: _drain_experiment(job, make_progress),
