@@ -30,6 +30,7 @@ app.page_header("Experiments", "The Distill page shows <em>that</em> a distilled
                 "labels. These seven experiments show <em>why</em> and <em>when</em>: run one, watch it, change a "
                 "setting, compare.")
 
+app.lesson_banner()
 data = app.dataset()
 teacher = app.need_teacher()
 ss = st.session_state
