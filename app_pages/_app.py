@@ -247,6 +247,57 @@ def history_problem() -> str | None:
     return None
 
 
+def recorded_runs(store: run_history.RunStore, key: str) -> tuple[list, bool]:
+    """The "Show everyone's runs" toggle (widget `key`) and the recorded runs it selects: this
+    session's by default, every run on the server when switched on. ([], everyone) on failure."""
+    everyone = st.toggle("Show everyone's runs", key=key,
+                         help="Off: only the runs started in this browser session. On: every run on this server "
+                              "(other students' and the command line's too).")
+    try:
+        return store.list_runs(session=None if everyone else st.session_state.session_key), everyone
+    except LabError as e:
+        st.error(str(e))
+        return [], everyone
+
+
+def run_labels(runs: list) -> dict[int, str]:
+    """{run id: "run 7 · distilled · student-mlp · finished · 91.2%"} for pickers."""
+    return {r.id: f"run {r.id} · {r.kind} · {r.arch or '?'} · {r.status}" +
+            (f" · {r.metrics['test_accuracy']:.1%}" if isinstance(r.metrics.get("test_accuracy"), (int, float)) else "")
+            for r in runs}
+
+
+def compare_recorded(runs: list, key: str, labels: dict[int, str] | None = None) -> list:
+    """Pick recorded runs (multiselect `key`) and compare them: one table of their numbers and
+    their learning curves on one chart. Used by the History and the Compare pages. Returns the picked runs."""
+    from lab.compare import comparison_row
+    import pandas as pd
+    labels = labels or run_labels(runs)
+    picked = st.multiselect("Runs to compare", list(labels), format_func=labels.get, key=key,
+                            max_selections=8, placeholder="Pick two or more runs")
+    chosen = [r for r in runs if r.id in picked]
+    if not chosen:
+        return chosen
+    compared = pd.DataFrame([comparison_row(f"run {r.id} · {r.kind} ({r.arch})", r.kind, r.metrics) for r in chosen])
+    compared = compared.drop(columns=["role"])
+    compared["bytes"] = compared["bytes"].map(fmt_bytes)
+    st.dataframe(compared, hide_index=True, width="stretch", key=f"{key}_table", column_config={
+        "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
+        "params": st.column_config.NumberColumn("parameters", format="localized"), "bytes": "size",
+        "macs": st.column_config.NumberColumn("MACs / image", format="compact"),
+        "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.3f"),
+        "agreement": st.column_config.NumberColumn("agreement", format="percent"),
+        "ece": st.column_config.NumberColumn("ECE", format="%.3f")})
+    curves = {f"run {r.id} {r.kind}": [{"step": p.get("step", i), "loss": p.get("loss"),
+                                        "train_accuracy": p.get("train_accuracy"),
+                                        "test_accuracy": p.get("test_accuracy")}
+                                       for i, p in enumerate(r.curves) if isinstance(p, dict)]
+              for r in chosen}
+    if any(curves.values()):
+        st.plotly_chart(figures.training_curves(curves), width="stretch", key=f"{key}_curves")
+    return chosen
+
+
 def checkpoint_root(store: run_history.RunStore | None = None) -> Path:
     """Where finished app runs save their models: beside the history file that points to them."""
     return (store.path.parent if store is not None else data_dir()) / "app-runs"

@@ -123,6 +123,33 @@ def test_history_filters_everyone_toggle_and_incomplete_runs(_history):
     assert "Delete…" not in [b.label for b in at.button]  # other sessions' runs are not yours to delete
 
 
+def test_compare_picks_recorded_runs_this_sessions_by_default(_history):
+    from lab.runs import RunStore
+    store = RunStore(_history)
+    other = store.start_run("teacher", {}, dataset="mnist-sample", arch="teacher-cnn", session="someone-else")
+    store.finish_run(other, "finished", metrics={"test_accuracy": 0.97, "params": 390_000})
+    at = _go(_app(), "compare")
+    _ok(at, "Compare without runs")
+    assert any("No students yet" in i.value for i in at.info)  # no pair: the recorded runs are still offered
+    assert "compare_runs" not in [w.key for w in at.multiselect]  # someone else's run is not offered by default
+    assert any("No runs recorded in this session yet" in c.value for c in at.caption)
+    mine = store.start_run("distilled", {}, dataset="mnist-sample", arch="student-mlp",
+                           session=at.session_state["session_key"])
+    store.finish_run(mine, "finished", metrics={"test_accuracy": 0.91, "params": 100_000},
+                     curves=[{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}])
+    at.run()
+    picker = at.multiselect(key="compare_runs")
+    assert [int(o.split()[1]) for o in picker.options] == [mine]  # this session's runs by default
+    at.toggle(key="compare_everyone").set_value(True).run()  # others' on request
+    assert sorted(int(o.split()[1]) for o in at.multiselect(key="compare_runs").options) == sorted([mine, other])
+    at.multiselect(key="compare_runs").set_value([mine, other]).run()
+    _ok(at, "Compare recorded runs")
+    table = at.dataframe[0].value
+    assert sorted(table["test_accuracy"]) == [0.91, 0.97] and len(table) == 2
+    curves = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert any(t["name"].startswith(f"run {mine}") for t in curves["data"])
+
+
 def test_a_lesson_click_loads_its_setup_and_the_url():
     at = _go(_app(), "lessons")
     _ok(at, "Lessons")
