@@ -20,6 +20,7 @@ st.markdown("""<style>
 
 app.init_session()
 app.harvest()
+app.reap_queue()
 
 PAGES = [
     st.Page("app_pages/concepts.py", title="Concepts", icon=":material/lightbulb:", default=True),
@@ -28,6 +29,10 @@ PAGES = [
     st.Page("app_pages/dark_knowledge.py", title="Dark knowledge", icon=":material/contrast:"),
     st.Page("app_pages/distill.py", title="Distill", icon=":material/science:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
+    st.Page("app_pages/experiments.py", title="Experiments", icon=":material/experiment:"),
+    st.Page("app_pages/history.py", title="History", icon=":material/history:"),
+    st.Page("app_pages/lessons.py", title="Lessons", icon=":material/menu_book:"),
+    st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:"),
 ]
 page = st.navigation(PAGES)
 
@@ -35,9 +40,13 @@ with st.sidebar:
     st.markdown("### :material/science: Distillation Lab")
     app.bound(st.selectbox, "dataset", "Dataset", lab.DATASETS,
                  help="mnist-sample ships with the lab and works offline; the others are read from disk or downloaded.")
-    app.bound(st.selectbox, "device", "Device", app.devices(), format_func=app.device_label,
-                 help=f"auto picks CUDA, then Apple MPS, then the CPU. The app uses {app.THREADS} CPU thread(s) "
-                      "for training so the page stays responsive.")
+    if not app.instructor_mode():
+        app.bound(st.selectbox, "device", "Device", app.devices(), format_func=app.device_label,
+                  help=f"auto picks CUDA, then Apple MPS, then the CPU. The app uses {app.THREADS} CPU thread(s) "
+                       "for training so the page stays responsive.")
+    app.bound(st.toggle, "instructor", "Instructor mode",
+              help="Hides advanced controls (learning rate, seed, device) so a class sees only what the lesson "
+                   "is about. The setting travels in the URL.")
     st.markdown("**Models in use**")
 
     @st.fragment(run_every=app.POLL_S if app.running_job() else None)
@@ -53,7 +62,12 @@ with st.sidebar:
             st.caption(":material/school: Teacher: none yet for this dataset")
         pairs = app.distill_jobs()
         st.caption(f":material/groups: Student pairs trained: **{len(pairs)}**")
-        if job is not None:
+        if job is not None and job.status == "queued":
+            st.caption(f":material/hourglass_top: {app.queue_text(job)}")
+            if st.button("Cancel", key="sidebar-cancel", help="leave the queue: this job will not run"):
+                job.cancel()
+                st.rerun()
+        elif job is not None:
             done, total, _, eta = job.progress()
             st.progress(done / total if total else 0.0,
                         text=f"{'Teacher' if job.kind == 'teacher' else 'Students'}: {done}/{total} steps · "

@@ -3,7 +3,10 @@ experiment settings (synced with the URL), and the background training-job runne
 
 Pages import this module, call `lab/` and render. Nothing here trains or plots by itself:
 a Job runs one of lab's training generators (`train_teacher`, `distill_pair_together`)
-in a thread and keeps the events; `job_panel()` draws them a few times a second.
+in a thread of lab.jobs' shared queue (at most N jobs train at once in this server; the
+rest wait in a FIFO whose position each user sees) and keeps the events; `job_panel()` draws
+them a few times a second. Every job is recorded in the run history (lab.runs), with its
+models saved as checkpoints, so the History page can list, compare and export them.
 
 Threads never touch `st.*`: a job writes only to its own Job object, which lives in the
 session's `st.session_state`; the page (script thread) reads it.
@@ -22,7 +25,10 @@ import streamlit as st
 import torch
 
 import lab
-from lab import checkpoints, figures
+from lab import checkpoints, figures, presets, teacher_cache
+from lab import jobs as job_queue
+from lab import runs as run_history
+from lab.data import data_dir
 from lab.device import cap_threads, pick_device
 from lab.errors import LabError
 from lab.metrics import predict_logits
@@ -34,7 +40,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
 POLL_S = 0.4                 # how often a running job's panel refreshes
 HEARTBEAT_TIMEOUT_S = 180.0  # no poll for this long: nobody is watching (background tabs poll ~1/min)
-MAX_JOBS = 2                 # training jobs running at once in this server process (others wait)
 
 # Torch's intra-op pool is shared by every session of this process: leave one core to the
 # web server so a training job cannot starve it.
@@ -42,7 +47,6 @@ THREADS = cap_threads(max(1, (os.cpu_count() or 1) - 1))
 # The first optimizer a process builds imports torch._dynamo (seconds). Do it once here, at
 # server start, not inside a job thread where it competes with the page's polling.
 torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
-_slots = threading.BoundedSemaphore(MAX_JOBS)
 _ids = itertools.count(1)
 
 # ---------------------------------------------------------------- settings (URL query params)
@@ -58,7 +62,9 @@ SETTINGS = {  # key: (default, parse)
 # Other values that outlive page switches (widgets bound to them with `bound()`).
 DEFAULTS = {"device": "auto", "teacher_choice": "pretrained", "teacher_arch": lab.DEFAULT_TEACHER,
             "teacher_epochs": TEACHER_CONFIG.epochs, "teacher_lr": TEACHER_CONFIG.lr, "log_scale": False,
-            "image_index": 0}
+            "image_index": 0, "instructor": False}
+# Advanced controls that instructor mode hides (the class sees the lesson, not the knobs).
+ADVANCED = ("teacher_lr", "seed", "device")
 
 
 def init_session() -> None:
@@ -67,7 +73,14 @@ def init_session() -> None:
     if "initialized" not in ss:
         ss.initialized = True
         ss.jobs = []                     # every Job of this session, oldest first
+        ss.session_key = run_history.new_session_id()  # this session's runs in the history
+        ss.uploaded_teachers = {}        # key -> TeacherInfo of checkpoints uploaded on the Draw page
+        history_store()                  # first session of the server: runs of a killed server -> incomplete
         query = st.query_params
+        lesson = query.get("lesson")
+        if lesson in presets.LESSONS:    # a lesson link: its setup, then whatever else the link says
+            query = {**lesson_settings(presets.LESSONS[lesson]), **query.to_dict()}
+            ss.lesson = lesson
         for key, (default, parse) in SETTINGS.items():
             value = default
             if key in query:
@@ -79,6 +92,10 @@ def init_session() -> None:
             ss[key] = value
         for key, value in DEFAULTS.items():
             ss[key] = value
+        if lesson in presets.LESSONS:
+            for key, value in lesson_extras(presets.LESSONS[lesson]).items():
+                ss[key] = value
+        ss.instructor = query.get("instructor") in ("1", "true", "on")
 
 
 def bound(widget, name: str, *args, in_form: bool = False, **kwargs):
@@ -115,7 +132,7 @@ def set_value(name: str, value) -> None:
 
 def sync_query_params() -> None:
     """Write the experiment back to the URL (only when it changed)."""
-    wanted = {k: _fmt(st.session_state[k]) for k in SETTINGS}
+    wanted = share_params()
     if {k: st.query_params.get(k) for k in wanted} != wanted:
         st.query_params.from_dict(wanted)
 
@@ -124,8 +141,166 @@ def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def share_params() -> dict[str, str]:
+    """The URL query parameters of this session's setup (a lesson and instructor mode included)."""
+    ss = st.session_state
+    wanted = {k: _fmt(ss[k]) for k in SETTINGS}
+    if ss.get("lesson"):
+        wanted["lesson"] = ss.lesson
+    if ss.get("instructor"):
+        wanted["instructor"] = "1"
+    return wanted
+
+
 def settings() -> dict:
     return {k: st.session_state[k] for k in SETTINGS}
+
+
+# ---------------------------------------------------------------- lessons (lab.presets)
+
+LESSON_PAGES = {"soft-targets": "app_pages/dark_knowledge.py", "distill": "app_pages/distill.py",
+                "compare": "app_pages/compare.py", "history": "app_pages/history.py", "draw": "app_pages/draw.py",
+                "experiments": "app_pages/experiments.py"}
+
+
+def lesson_settings(lesson: presets.Lesson) -> dict[str, str]:
+    """A lesson's setup in the app's URL names (dataset, student, T, alpha, epochs, seed)."""
+    s = lesson.settings
+    return {"dataset": s["dataset"], "student": s["student"], "T": _fmt(float(s["temperature"])),
+            "alpha": _fmt(float(s["alpha"])), "epochs": str(s["epochs"]), "seed": str(s["seed"])}
+
+
+def lesson_extras(lesson: presets.Lesson) -> dict:
+    """The rest of a lesson's setup: the teacher to train if you train your own; a lesson that hides
+    a class (Lesson 3) is the Experiments page's omitted-class experiment, selected and filled in."""
+    s = lesson.settings
+    extras = {"teacher_arch": s["teacher"], "teacher_epochs": s["teacher_epochs"]}
+    if s.get("hidden_class") is not None:
+        extras.update(x_experiment="omit", x_omit_class=int(s["hidden_class"]), x_omit_student=s["student"],
+                      x_omit_T=float(s["temperature"]), x_omit_epochs=int(s["epochs"]))
+    return extras
+
+
+def lesson_teacher_needed(lesson: presets.Lesson) -> bool:
+    """True when a lesson needs its own teacher (Lesson 4: 1 epoch) and the one in use is not it."""
+    s = lesson.settings
+    if s["teacher_epochs"] == presets.DEFAULTS["teacher_epochs"]:
+        return False
+    info = teacher_info()
+    job = next((j for j in st.session_state.get("jobs", []) if info is not None and j.key == info.key), None)
+    return job is None or job.settings.get("epochs") != s["teacher_epochs"] or job.settings.get("arch") != s["teacher"]
+
+
+def load_lesson(key: str) -> None:
+    """One click: the lesson's whole setup into the bound settings (and so into the URL)."""
+    lesson = presets.LESSONS[key]
+    for name, raw in lesson_settings(lesson).items():
+        set_value(name, SETTINGS[name][1](raw))
+    for name, value in lesson_extras(lesson).items():
+        set_value(name, value)
+    st.session_state.lesson = key
+
+
+def lesson_banner() -> None:
+    """On an experiment page: the loaded lesson's question, as a reminder to predict first."""
+    lesson = presets.LESSONS.get(st.session_state.get("lesson") or "")
+    if lesson is not None:
+        guess = st.session_state.get(f"predict_{lesson.key}")
+        st.info(f"**{lesson.title}** — {lesson.question}" + (f"  \nYour prediction: **{guess}**" if guess else
+                "  \nAnswer it on the Lessons page before you run."), icon=":material/play_lesson:")
+        if lesson_teacher_needed(lesson):
+            teacher_steps(lesson)
+
+
+def teacher_steps(lesson: presets.Lesson) -> None:
+    """What to click when a lesson needs its own teacher (the Teacher form is filled in)."""
+    s = lesson.settings
+    st.warning(f"**First train this lesson's teacher.** Open the **Teacher** page and press **Train teacher**: "
+               f"architecture {s['teacher']} and **{s['teacher_epochs']} epoch"
+               f"{'s' if s['teacher_epochs'] != 1 else ''}** are already filled in. When it finishes it becomes "
+               "the teacher in use; then open the **Distill** page and press **Train both students**.", icon=":material/school:")
+    st.page_link("app_pages/teacher.py", label="Go to the Teacher page", icon=":material/school:")
+
+
+def instructor_mode() -> bool:
+    """True when the sidebar's instructor mode hides the advanced controls."""
+    return bool(st.session_state.get("instructor"))
+
+
+# ---------------------------------------------------------------- run history (lab.runs)
+
+def history_store() -> run_history.RunStore | None:
+    """The run history ($LAB_RUNS_DB, else <data folder>/runs.sqlite3), opened once per server
+    process (lab.runs.open_store caches it and marks runs of a dead process incomplete).
+    None if it cannot be used: training still works, it is just not recorded."""
+    try:
+        return run_history.open_store()
+    except LabError:
+        return None
+
+
+def history_problem() -> str | None:
+    try:
+        run_history.open_store()
+    except LabError as e:
+        return str(e)
+    return None
+
+
+def recorded_runs(store: run_history.RunStore, key: str) -> tuple[list, bool]:
+    """The "Show everyone's runs" toggle (widget `key`) and the recorded runs it selects: this
+    session's by default, every run on the server when switched on. ([], everyone) on failure."""
+    everyone = st.toggle("Show everyone's runs", key=key,
+                         help="Off: only the runs started in this browser session. On: every run on this server "
+                              "(other students' and the command line's too).")
+    try:
+        return store.list_runs(session=None if everyone else st.session_state.session_key), everyone
+    except LabError as e:
+        st.error(str(e))
+        return [], everyone
+
+
+def run_labels(runs: list) -> dict[int, str]:
+    """{run id: "run 7 · distilled · student-mlp · finished · 91.2%"} for pickers."""
+    return {r.id: f"run {r.id} · {r.kind} · {r.arch or '?'} · {r.status}" +
+            (f" · {r.metrics['test_accuracy']:.1%}" if isinstance(r.metrics.get("test_accuracy"), (int, float)) else "")
+            for r in runs}
+
+
+def compare_recorded(runs: list, key: str, labels: dict[int, str] | None = None) -> list:
+    """Pick recorded runs (multiselect `key`) and compare them: one table of their numbers and
+    their learning curves on one chart. Used by the History and the Compare pages. Returns the picked runs."""
+    from lab.compare import comparison_row
+    import pandas as pd
+    labels = labels or run_labels(runs)
+    picked = st.multiselect("Runs to compare", list(labels), format_func=labels.get, key=key,
+                            max_selections=8, placeholder="Pick two or more runs")
+    chosen = [r for r in runs if r.id in picked]
+    if not chosen:
+        return chosen
+    compared = pd.DataFrame([comparison_row(f"run {r.id} · {r.kind} ({r.arch})", r.kind, r.metrics) for r in chosen])
+    compared = compared.drop(columns=["role"])
+    compared["bytes"] = compared["bytes"].map(fmt_bytes)
+    st.dataframe(compared, hide_index=True, width="stretch", key=f"{key}_table", column_config={
+        "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
+        "params": st.column_config.NumberColumn("parameters", format="localized"), "bytes": "size",
+        "macs": st.column_config.NumberColumn("MACs / image", format="compact"),
+        "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.3f"),
+        "agreement": st.column_config.NumberColumn("agreement", format="percent"),
+        "ece": st.column_config.NumberColumn("ECE", format="%.3f")})
+    curves = {f"run {r.id} {r.kind}": [{"step": p.get("step", i), "loss": p.get("loss"),
+                                        "train_accuracy": p.get("train_accuracy"),
+                                        "test_accuracy": p.get("test_accuracy")}
+                                       for i, p in enumerate(r.curves) if isinstance(p, dict)]
+              for r in chosen}
+    if any(curves.values()):
+        st.plotly_chart(figures.training_curves(curves), width="stretch", key=f"{key}_curves")
+    return chosen
+
+
+def checkpoint_root(store: run_history.RunStore | None = None) -> Path:
+    """Where finished app runs save their models: beside the history file that points to them."""
+    return (store.path.parent if store is not None else data_dir()) / "app-runs"
 
 
 # ---------------------------------------------------------------- shared, read-only resources
@@ -178,6 +353,8 @@ class Run:
     metrics: dict | None = None     # recipes.summarize() once measured
     test_logits: torch.Tensor | None = None
     message: str = ""
+    record_id: int | None = None    # its row in the run history
+    checkpoint: str | None = None   # folder of its saved model, once finished
 
 
 @dataclass
@@ -189,7 +366,7 @@ class Job:
     runs: dict
     label: str
     stop: threading.Event = field(default_factory=threading.Event)
-    status: str = "queued"          # queued | running | measuring | finished | stopped | diverged | error | abandoned
+    status: str = "queued"          # queued | running | measuring | finished | stopped | diverged | error | abandoned | cancelled
     message: str = ""
     started: float = field(default_factory=time.monotonic)
     heartbeat: float = field(default_factory=time.monotonic)
@@ -197,10 +374,25 @@ class Job:
     teacher_key: str | None = None
     thread: threading.Thread | None = None
     announced: bool = False         # the page has re-rendered once after the job ended
+    owner: str | None = None        # the session's key in the run history
+    store: object = None            # the RunStore it is recorded in (None: not recorded)
+    queued: job_queue.Job | None = None  # its place in the shared queue
+    cached_s: float | None = None   # a teacher found in the server's cache: seconds it took to load
 
     @property
     def done(self) -> bool:
-        return self.status in ("finished", "stopped", "diverged", "error", "abandoned")
+        return self.status in ("finished", "stopped", "diverged", "error", "abandoned", "cancelled")
+
+    @property
+    def position(self) -> int:
+        """Place in the shared queue: 1 = next to start; 0 = not waiting."""
+        return self.queued.position if self.queued is not None and self.status == "queued" else 0
+
+    def cancel(self) -> None:
+        """Queued: leave the queue (it never runs). Running: stop within one step."""
+        self.stop.set()
+        if self.queued is not None and self.queued.cancel() and self.queued.state == "cancelled":
+            self.status, self.message = "cancelled", "Cancelled while waiting in the queue."
 
     @property
     def key(self) -> str:
@@ -248,51 +440,52 @@ def _should_stop(job: Job) -> bool:
 
 
 def _work(job: Job, make_events, data: lab.Dataset, teacher_for_metrics=None) -> None:
-    """The job thread: acquire a slot, drain lab's events into the Job, then measure the models."""
+    """The job thread (the shared queue started it): record the runs, drain lab's events into
+    the Job, measure and save the models, then close the runs' history rows."""
     try:
-        while not _slots.acquire(timeout=0.2):
-            if _should_stop(job):
-                job.status = "abandoned" if job.status == "abandoned" else "stopped"
-                job.message = "Stopped before it started."
-                return
-        try:
-            job.status = "running"
-            job.started = time.monotonic()
-            for name, event in make_events(data, lambda: _should_stop(job)):
-                run = job.runs[name]
-                run.last = event
-                run.status = event.kind if event.done else "running"
-                if event.kind in ("step", "epoch"):
-                    if event.kind == "epoch" and run.history:
-                        run.history[-1] = {**run.history[-1], "test_accuracy": event.test_accuracy}
-                    else:
-                        run.history.append({"step": event.step, "epoch": event.epoch, "loss": event.loss,
-                                            "train_accuracy": event.train_accuracy,
-                                            "test_accuracy": None})
-                if event.done:
-                    run.model, run.message = event.result.model, event.message
-            if job.status == "abandoned":
-                return
-            diverged = [r for r in job.runs.values() if r.status == "diverged"]
-            if diverged:
-                job.status, job.message = "diverged", diverged[0].message
-            elif job.stop.is_set():
-                job.status = "stopped"
-                job.message = next((r.message for r in job.runs.values() if r.status == "stopped"), "Stopped.")
-            job.status = job.status if job.status in ("diverged", "stopped") else "measuring"
-            # Measure every finished model: accuracy, agreement, calibration, size, latency.
-            teacher = teacher_for_metrics
-            for run in job.runs.values():
-                if run.status != "finished" or run.model is None:
-                    continue
-                run.model = run.model.cpu().eval()
+        _pending.pop(job.id, None)
+        job.status = "running"
+        job.started = time.monotonic()
+        for run in job.runs.values():
+            _record_start(job, run, data)
+        for name, event in make_events(data, lambda: _should_stop(job)):
+            run = job.runs[name]
+            run.last = event
+            run.status = event.kind if event.done else "running"
+            if event.kind in ("step", "epoch"):
+                if event.kind == "epoch" and run.history:
+                    run.history[-1] = {**run.history[-1], "test_accuracy": event.test_accuracy}
+                    _record(job, "update_run", run.record_id, curves=run.history,
+                            metrics={"test_accuracy": event.test_accuracy})
+                else:
+                    run.history.append({"step": event.step, "epoch": event.epoch, "loss": event.loss,
+                                        "train_accuracy": event.train_accuracy,
+                                        "test_accuracy": None})
+            if event.done:
+                run.model, run.message = event.result.model, event.message
+        if job.status == "abandoned":
+            return
+        diverged = [r for r in job.runs.values() if r.status == "diverged"]
+        if diverged:
+            job.status, job.message = "diverged", diverged[0].message
+        elif job.stop.is_set():
+            job.status = "stopped"
+            job.message = next((r.message for r in job.runs.values() if r.status == "stopped"), "Stopped.")
+        job.status = job.status if job.status in ("diverged", "stopped") else "measuring"
+        # Measure every finished model: accuracy, agreement, calibration, size, latency.
+        teacher = teacher_for_metrics
+        for run in job.runs.values():
+            if run.status != "finished" or run.model is None:
+                continue
+            run.model = run.model.cpu().eval()
+            if run.metrics is None:  # (a cached teacher, or one measured to be cached, already has them)
                 run.metrics = summarize(run.model, data, run.last.result.metrics,
                                         teacher=None if teacher is None else teacher.cpu())
-                run.test_logits = predict_logits(run.model, data.test_images, data.mean, data.std)
-            if job.status == "measuring":
-                job.status = "finished"
-        finally:
-            _slots.release()
+            run.test_logits = predict_logits(run.model, data.test_images, data.mean, data.std)
+            if run.checkpoint is None:  # (a cached teacher's checkpoint is its cache entry)
+                _save_checkpoint(job, run, data)
+        if job.status == "measuring":
+            job.status = "finished"
     except torch.OutOfMemoryError:
         job.status, job.message = "error", ("Out of memory. Choose a smaller model or batch, or train on the CPU "
                                             "(sidebar → device).")
@@ -304,29 +497,189 @@ def _work(job: Job, make_events, data: lab.Dataset, teacher_for_metrics=None) ->
         for run in job.runs.values():
             if run.status in ("waiting", "running"):
                 run.status = "stopped"
+            _record_finish(job, run)
+
+
+def _record(job: Job, method: str, *args, **kwargs):
+    """One write to the run history; a history that fails never fails the training."""
+    if job.store is None or (method != "start_run" and args[0] is None):
+        return None
+    try:
+        return getattr(job.store, method)(*args, **kwargs)
+    except LabError as e:
+        job.message = (job.message + " " if job.message else "") + f"(Not recorded in the history: {e})"
+        return None
+
+
+def _record_start(job: Job, run: Run, data: lab.Dataset) -> None:
+    config = {**job.settings, "arch": run.arch, "dataset": job.dataset_name, "role": run.name}
+    run.record_id = _record(job, "start_run", run.name, config, dataset=job.dataset_name, arch=run.arch,
+                            name=f"{run.name} · {job.label}", group_id=f"{job.owner}-{job.key}",
+                            session=job.owner, owner=job.owner)
+
+
+def _record_finish(job: Job, run: Run) -> None:
+    if run.record_id is None:
+        return
+    if job.status == "error" or run.status == "diverged":
+        status = "failed"
+    elif run.status == "finished":
+        status = "finished"  # this model trained to the end (its partner may have been stopped)
+    else:
+        status = "stopped"   # Stop, a closed tab
+    metrics = dict(run.metrics or {})
+    if not metrics and run.last is not None and run.last.result is not None:
+        metrics = dict(run.last.result.metrics or {})
+    _record(job, "finish_run", run.record_id, status, metrics=metrics, curves=run.history,
+            checkpoint=run.checkpoint, message=run.message or job.message or None)
+
+
+def _save_checkpoint(job: Job, run: Run, data: lab.Dataset) -> None:
+    """A finished model as safetensors + card (what the History page exports); optional."""
+    if job.store is None or run.record_id is None:
+        return
+    folder = checkpoint_root(job.store) / f"run-{run.record_id}"
+    try:
+        card = checkpoints.make_card(run.model, data, run.metrics, role=run.name, config=job.settings,
+                                     run_id=run.record_id, label=job.label)
+        checkpoints.save(folder, run.model, card)
+        run.checkpoint = str(folder)
+    except (OSError, LabError) as e:
+        run.message = (run.message + " " if run.message else "") + f"(The model could not be saved: {e})"
 
 
 def _start(job: Job, make_events, teacher_for_metrics=None) -> Job:
+    """Put the job in the shared queue: it starts now if a slot is free, else when one frees."""
+    ss = st.session_state
     job.session_id = _session_id()
+    job.owner = ss.get("session_key")
+    job.store = history_store()
     data = dataset(job.dataset_name)
-    job.thread = threading.Thread(target=_work, args=(job, make_events, data, teacher_for_metrics),
-                                  name=f"lab-{job.key}", daemon=True)
-    st.session_state.jobs.append(job)
-    job.thread.start()
+    try:
+        job.queued = job_queue.shared_queue().submit(
+            lambda _stop: _work(job, make_events, data, teacher_for_metrics), label=job.label, owner=job.owner)
+    except LabError as e:  # this session already has jobs waiting
+        job.status, job.message = "error", str(e)
+        ss.jobs.append(job)
+        return job
+    job.queued.stop = job.stop  # one stop flag: the queue's cancel() and the page's Stop set the same event
+    job.thread = _QueueThread(job.queued)
+    if job.status == "queued":
+        _pending[job.id] = job
+    ss.jobs.append(job)
     return job
 
 
+class _QueueThread:
+    """The job's thread as the page and the tests see it (join / is_alive), whether it is
+    still waiting in the queue or already running."""
+
+    def __init__(self, queued: job_queue.Job):
+        self.queued = queued
+
+    def join(self, timeout: float | None = None) -> None:
+        self.queued.wait(timeout)
+
+    def is_alive(self) -> bool:
+        return not self.queued.done
+
+
+def reap_queue() -> None:
+    """Queued jobs of closed tabs leave the queue (they would only start to stop at once)."""
+    for job in list(_pending.values()):
+        if job.status != "queued" or job.queued is None or job.queued.done:
+            _pending.pop(job.id, None)
+        elif _nobody_watching(job) and job.queued.cancel() and job.queued.state == "cancelled":
+            job.status, job.message = "abandoned", "Its browser tab was closed while it waited."
+            _pending.pop(job.id, None)
+
+
+_pending: dict[int, Job] = {}  # app Jobs waiting in the shared queue (until they start or end)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _cached_teacher(folder: str, mtime: float, dataset_name: str):
+    """(model, card, test logits) of a teacher in the server's cache, loaded once per server
+    process and shared read-only by every session (jobs copy a teacher before moving it)."""
+    found = checkpoints.load(folder)
+    model, card = found
+    data = _load_dataset(dataset_name)
+    return model, card, predict_logits(model, data.test_images, data.mean, data.std)
+
+
+def _from_cache(data: lab.Dataset, arch: str, config) -> tuple | None:
+    """The cached teacher for this configuration (model, card, logits), or None. Never trains."""
+    folder = teacher_cache.cache_folder(data, arch, config)
+    weights = folder / checkpoints.WEIGHTS
+    if not (folder / checkpoints.CARD).is_file() or not weights.is_file():
+        return None
+    try:
+        return _cached_teacher(str(folder), weights.stat().st_mtime, data.name)
+    except (LabError, OSError):
+        return None  # a damaged entry: trained again (and overwritten)
+
+
 def start_teacher_job(arch: str, epochs: int, lr: float, seed: int) -> Job:
+    """Train a teacher — unless this server already trained the same configuration: then the
+    cached one is loaded at once (no queue, no training). Two sessions asking at the same
+    time: the second waits for the first (teacher_cache's lock) and then loads its teacher."""
     ss = st.session_state
     config = replace(TEACHER_CONFIG, epochs=int(epochs), lr=float(lr), seed=int(seed), device=ss.device)
     job = Job(next(_ids), "teacher", ss.dataset, {"arch": arch, **config.as_dict()},
               {"teacher": Run("teacher", arch)}, f"{arch} · {epochs} epoch{'s' if epochs != 1 else ''}")
+    data = dataset(job.dataset_name)
+    began = time.perf_counter()
+    found = _from_cache(data, arch, config)
+    if found is not None:
+        return _start_cached(job, data, teacher_cache.cache_folder(data, arch, config), *found,
+                             seconds=time.perf_counter() - began)
+    run = job.runs["teacher"]
 
     def events(data, stop):
-        for event in train_teacher(data, arch, config, stop):
-            yield "teacher", event
+        with teacher_cache.exclusive(data, arch, config):  # waits while another session trains it
+            began = time.perf_counter()
+            cached = teacher_cache.lookup(data, arch, config)
+            if cached is not None:                          # ... and then loads it
+                logits = predict_logits(cached[0], data.test_images, data.mean, data.std)
+                job.cached_s = time.perf_counter() - began
+                _use_cached(run, *cached, logits, job.cached_s)
+                run.checkpoint = str(teacher_cache.cache_folder(data, arch, config))
+                yield "teacher", run.last
+                return
+            for event in train_teacher(data, arch, config, stop):
+                if event.kind == "finished":  # measure and share it before the lock is released
+                    model = event.result.model.cpu().eval()
+                    run.metrics = summarize(model, data, event.result.metrics)
+                    try:
+                        teacher_cache.store(data, arch, config, model, run.metrics, event.result.history)
+                    except (OSError, LabError) as e:
+                        run.message = f"(Not stored in the server's teacher cache: {e})"
+                yield "teacher", event
 
     return _start(job, events)
+
+
+def _use_cached(run: Run, model, card: dict, logits, seconds: float = 0.0) -> None:
+    run.model, run.test_logits = model, logits
+    run.metrics = dict(card.get("metrics") or {})
+    run.last = teacher_cache.as_event(model, card, seconds, "Loaded from the server's teacher cache.")
+    run.history = [dict(row) for row in run.last.result.history]
+    run.status, run.message = "finished", "reused from the server's teacher cache"
+
+
+def _start_cached(job: Job, data: lab.Dataset, folder: Path, model, card: dict, logits, seconds: float) -> Job:
+    """A teacher this server already trained: finished at once, recorded as reused."""
+    ss = st.session_state
+    job.session_id, job.owner, job.store = _session_id(), ss.get("session_key"), history_store()
+    run = job.runs["teacher"]
+    _use_cached(run, model, card, logits, seconds)
+    job.cached_s = seconds
+    _record_start(job, run, data)
+    run.checkpoint = str(folder)
+    job.status = "finished"
+    _record_finish(job, run)
+    ss.jobs.append(job)
+    return job
 
 
 def start_distill_job(teacher_key: str) -> Job:
@@ -386,12 +739,23 @@ def teachers(dataset_name: str | None = None) -> dict[str, TeacherInfo]:
         model, card, logits = pre
         found["pretrained"] = TeacherInfo("pretrained", f"pretrained {card['arch']}", card["arch"], model,
                                           card["metrics"], logits, name)
+    for key, info in st.session_state.get("uploaded_teachers", {}).items():
+        if info.dataset_name == name:
+            found[key] = info
     for job in st.session_state.get("jobs", []):
         run = job.runs.get("teacher")
         if job.kind == "teacher" and job.dataset_name == name and run.metrics is not None:
             found[job.key] = TeacherInfo(job.key, f"your {run.arch} (run {job.id})", run.arch, run.model,
                                          run.metrics, run.test_logits, name)
     return found
+
+
+def add_uploaded_teacher(key: str, model: torch.nn.Module, card: dict, metrics: dict, data: lab.Dataset) -> None:
+    """An uploaded, checked checkpoint becomes this session's teacher in use."""
+    logits = predict_logits(model, data.test_images, data.mean, data.std)
+    st.session_state.uploaded_teachers[key] = TeacherInfo(key, f"uploaded {card['arch']}", card["arch"], model,
+                                                          metrics, logits, data.name)
+    set_value("teacher_choice", key)
 
 
 def teacher_info(key: str | None = None) -> TeacherInfo | None:
@@ -462,6 +826,14 @@ def job_panel(kind: str, show_result=None) -> None:
 def _draw_job(job: Job) -> None:
     done, total, rate, eta = job.progress()
     head = st.container()
+    if job.status == "queued":
+        cols = head.columns([5, 1])
+        cols[0].info(f"{queue_text(job)} It starts by itself when a slot frees up; you can leave this page.",
+                     icon=":material/hourglass_top:")
+        if cols[1].button("Cancel", key=f"cancel-{job.key}", width="stretch"):
+            job.cancel()
+            st.rerun()
+        return
     if not job.done:
         cols = head.columns([5, 1])
         frac = done / total if total else 0.0
@@ -474,7 +846,10 @@ def _draw_job(job: Job) -> None:
             st.toast("Stopping… (takes effect within one step)")
     else:
         elapsed = fmt_seconds(max((r.last.seconds for r in job.runs.values() if r.last is not None), default=0))
-        if job.status == "finished":
+        if job.status == "finished" and job.cached_s is not None:
+            head.success(f"**This teacher was already trained on this server** — loaded in {job.cached_s:.1f} s "
+                         f"instead of training **{job.label}** again.", icon=":material/bolt:")
+        elif job.status == "finished":
             head.success(f"Finished **{job.label}** in {elapsed}.", icon=":material/check_circle:")
         elif job.status == "stopped":
             head.warning(f"**Stopped.** {job.message}", icon=":material/stop_circle:")
@@ -482,6 +857,8 @@ def _draw_job(job: Job) -> None:
             head.error(f"**Training diverged.** {job.message}", icon=":material/warning:")
         elif job.status == "abandoned":
             head.warning("This run was stopped because its browser tab was closed.", icon=":material/stop_circle:")
+        elif job.status == "cancelled":
+            head.info(f"**Cancelled.** {job.message}", icon=":material/cancel:")
         else:
             head.error(job.message, icon=":material/error:")
     histories = {(f"{r.name} ({r.arch})" if job.kind == "distill" else r.name): r.history
@@ -490,6 +867,13 @@ def _draw_job(job: Job) -> None:
     if any(histories.values()):
         st.plotly_chart(figures.training_curves(histories, max(totals) if totals else None),
                         width="stretch", key=f"curves-{job.key}-{done}")
+
+
+def queue_text(job: Job) -> str:
+    """ "Queued — position 2 of 3 (1 job training at once on this server)." """
+    q = job_queue.shared_queue().snapshot()
+    return (f"Queued — position {job.position} of {len(q['waiting'])} ({q['limit']} training job"
+            f"{'s' if q['limit'] != 1 else ''} at once on this server).")
 
 
 def page_header(title: str, lead: str, icon: str = "") -> None:
@@ -549,3 +933,210 @@ def image_picker(data: lab.Dataset, label: str = "Test image") -> int:
             set_value("image_index", int(torch.randint(n, (1,)).item()))
     with cols[0]:
         return bound(st.slider, "image_index", label, 0, n - 1)
+
+
+# ---------------------------------------------------------------- experiment jobs (issue 5)
+# A generic background job for any lab generator of `lab.experiments.Progress` events (the
+# experiments' `run`/`experiment` functions): the last event carries the result dict. Kept
+# apart from the training Jobs above (own list in session state) but sharing their training
+# slots, heartbeat and closed-tab rule. Finished results are kept per session under a key
+# built from the settings and the teacher, so revisiting a page is instant.
+
+@dataclass
+class ExperimentJob:
+    id: int
+    name: str                       # "sweep", "omit", ...
+    key: str                        # the session cache key of its result (settings + teacher)
+    label: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    status: str = "queued"          # queued | running | finished | stopped | diverged | error | abandoned
+    message: str = ""
+    latest: object = None           # the last lab.experiments.Progress
+    result: dict | None = None
+    started: float = field(default_factory=time.monotonic)
+    heartbeat: float = field(default_factory=time.monotonic)
+    session_id: str | None = None
+    thread: threading.Thread | None = None
+    announced: bool = False
+    owner: str | None = None        # the session's key in the run history
+    store: object = None            # the RunStore it is recorded in (None: not recorded)
+    record_id: int | None = None    # its row in the run history, once it started
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("finished", "stopped", "diverged", "error", "abandoned")
+
+    @property
+    def config(self) -> dict:
+        """What it ran: the experiment, the dataset, the teacher and the settings (its cache key)."""
+        import json
+        try:
+            return json.loads(self.key)
+        except ValueError:
+            return {"experiment": self.name}
+
+    def fraction(self) -> float:
+        return 0.0 if self.latest is None else min(max(self.latest.fraction, 0.0), 1.0)
+
+
+def experiment_key(name: str, settings: dict, teacher_key: str | None = None) -> str:
+    """Session cache key: the experiment, its settings, the dataset and the teacher in use."""
+    import json
+    ss = st.session_state
+    return json.dumps({"experiment": name, "dataset": ss.get("dataset"), "teacher": teacher_key,
+                       "settings": settings}, sort_keys=True, default=str)
+
+
+def _experiment_should_stop(job: ExperimentJob) -> bool:
+    """Stop pressed, or the browser tab is gone. (No heartbeat timeout: only the Experiments page
+    polls an experiment, and a user reading another page is still there.)"""
+    if job.stop.is_set():
+        return True
+    if job.session_id is not None:
+        from streamlit.runtime import Runtime
+        if Runtime.exists() and not Runtime.instance().is_active_session(job.session_id):
+            job.status = "abandoned"
+            job.stop.set()
+            return True
+    return False
+
+
+def _drain_experiment(job: ExperimentJob, make_progress) -> None:
+    """The experiment's work in the shared queue (it runs once a training slot is free): keep the
+    latest Progress."""
+    try:
+        if _experiment_should_stop(job):
+            job.status = "abandoned" if job.status == "abandoned" else "stopped"
+            job.message = "Stopped before it started."
+            return
+        job.status, job.started = "running", time.monotonic()
+        _record_experiment_start(job)
+        for progress in make_progress(lambda: _experiment_should_stop(job)):
+            job.latest = progress
+            if progress.done:
+                job.result = progress.result if progress.status == "finished" else None
+                job.message = progress.message
+                if job.status != "abandoned":
+                    job.status = progress.status
+        if not job.done:
+            job.status, job.message = "error", "The experiment ended without a result."
+    except torch.OutOfMemoryError:
+        job.status, job.message = "error", "Out of memory. Choose a smaller model, or the CPU (sidebar → device)."
+    except LabError as e:
+        job.status, job.message = "error", str(e)
+    except Exception as e:  # a message on the page, never a traceback
+        job.status, job.message = "error", f"The experiment failed: {type(e).__name__}: {e}"
+    finally:
+        _record_experiment_finish(job)
+
+
+EXPERIMENT_STATUS = {"finished": "finished", "stopped": "stopped", "abandoned": "stopped"}  # else: failed
+
+
+def _record_experiment(job: ExperimentJob, method: str, *args, **kwargs):
+    """One write to the run history; a history that fails never fails the experiment."""
+    if job.store is None:
+        return None
+    try:
+        return getattr(job.store, method)(*args, **kwargs)
+    except LabError as e:
+        job.message = (job.message + " " if job.message else "") + f"(Not recorded in the history: {e})"
+        return None
+
+
+def _record_experiment_start(job: ExperimentJob) -> None:
+    config = job.config
+    settings = config.get("settings") if isinstance(config.get("settings"), dict) else {}
+    job.record_id = _record_experiment(job, "start_run", job.name, config, dataset=config.get("dataset"),
+                                       arch=settings.get("student"), name=f"{job.name} · {job.label}",
+                                       group_id=f"{job.owner}-exp{job.id}", session=job.owner, owner=job.owner)
+
+
+def _record_experiment_finish(job: ExperimentJob) -> None:
+    """Close its history row: finished (with the result's summary in metrics), stopped or failed."""
+    if job.record_id is None:
+        return
+    from lab.experiments.common import result_summary
+    status = EXPERIMENT_STATUS.get(job.status, "running" if not job.done else "failed")
+    if status == "running":  # ended without saying how (cannot happen: _drain_experiment sets it)
+        status = "failed"
+    _record_experiment(job, "finish_run", job.record_id, status,
+                       metrics=result_summary(job.name, job.result) if status == "finished" else {},
+                       message=job.message or None)
+
+
+def start_experiment(name: str, key: str, label: str, make_progress) -> ExperimentJob:
+    """Run `make_progress(stop)` (-> iterator of Progress) in a background thread."""
+    job = ExperimentJob(next(_ids), name, key, label, session_id=_session_id(),
+                        owner=st.session_state.get("session_key"), store=history_store())
+    st.session_state.setdefault("experiment_jobs", []).append(job)
+    try:  # the same shared queue as training jobs: experiments train too
+        queued = job_queue.shared_queue().submit(lambda _stop: _drain_experiment(job, make_progress),
+                                                 label=f"experiment: {label}", owner=st.session_state.get("session_key"))
+    except LabError as e:
+        job.status, job.message = "error", str(e)
+        return job
+    queued.stop = job.stop  # Stop (or the queue's cancel) sets one flag
+    job.thread = _QueueThread(queued)
+    return job
+
+
+def experiment_jobs(name: str | None = None) -> list[ExperimentJob]:
+    return [j for j in st.session_state.get("experiment_jobs", []) if name is None or j.name == name]
+
+
+def running_experiment() -> ExperimentJob | None:
+    return next((j for j in experiment_jobs() if not j.done), None)
+
+
+def experiment_result(key: str) -> dict | None:
+    """The finished result for this key in this session (None if it was never run)."""
+    results = st.session_state.setdefault("experiment_results", {})
+    if key not in results:
+        for job in experiment_jobs():
+            if job.key == key and job.status == "finished" and job.result is not None:
+                results[key] = job.result
+    return results.get(key)
+
+
+def experiment_panel(job: ExperimentJob) -> None:
+    """Progress (a few times a second), Stop, then the outcome; reruns the page once it ends."""
+
+    @st.fragment(run_every=None if job.done else POLL_S)
+    def panel():
+        job.heartbeat = time.monotonic()
+        if job.done and not job.announced:
+            job.announced = True
+            st.rerun()  # the page now shows the result
+        p = job.latest
+        if not job.done:
+            cols = st.columns([5, 1])
+            elapsed = time.monotonic() - job.started
+            frac = job.fraction()
+            eta = elapsed / frac * (1 - frac) if frac > 0.01 and job.status == "running" else None
+            if job.status == "queued":
+                text = STATUS_TEXT["queued"]
+            elif p is None or p.total_runs == 0:
+                text = "Preparing: the teacher's logits, the cache…"
+            else:
+                text = (f"Run {min(p.run_index + 1, p.total_runs)} of {p.total_runs}: {p.run} · "
+                        f"{frac:.0%} · ETA {fmt_seconds(eta)}")
+            cols[0].progress(frac, text=text)
+            if cols[1].button("Stop", key=f"stop-exp{job.id}", type="primary", width="stretch",
+                              disabled=job.stop.is_set()):
+                job.stop.set()
+                st.toast("Stopping… (takes effect within one step)")
+        elif job.status == "finished":
+            cached = " (from the cache)" if job.message == "from cache" else ""
+            st.success(f"Finished **{job.label}**{cached}.", icon=":material/check_circle:")
+        elif job.status == "stopped":
+            st.warning(f"**Stopped.** {job.message} Nothing was kept; press Run to start again.",
+                       icon=":material/stop_circle:")
+        elif job.status == "diverged":
+            st.error(f"**Training diverged.** {job.message}", icon=":material/warning:")
+        elif job.status == "abandoned":
+            st.warning("This experiment was stopped because its browser tab was closed.", icon=":material/stop_circle:")
+        else:
+            st.error(job.message, icon=":material/error:")
+
+    panel()

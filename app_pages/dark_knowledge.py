@@ -4,13 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from lab import figures
-from lab.dark_knowledge import class_similarity, confusable_pairs, temperature_sweep
+from lab.dark_knowledge import class_similarity, confusable_pairs, sweep_of
 from app_pages import _app as app
 
 app.page_header("Dark knowledge", "A trained teacher is almost always sure of the right class — but its tiny "
                 "probabilities for the wrong classes say which ones look alike. Raise T to read them.")
 
 data = app.dataset()
+app.lesson_banner()
 teacher = app.need_teacher()
 logits, labels = teacher.test_logits, data.test_labels
 
@@ -55,7 +56,7 @@ with right:
 st.subheader("How much probability sits off the top class as T grows")
 a, b = st.columns(2)
 with a:
-    sweep = temperature_sweep(logits, np.geomspace(0.5, 50, 50))
+    sweep = sweep_of(logits)
     st.plotly_chart(figures.temperature_sweep_figure(sweep, T, title="All test images (mean)"),
                     width="stretch", key="dk-sweep")
 with b:

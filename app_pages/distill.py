@@ -9,6 +9,7 @@ app.page_header("Distill", "Same student, same starting weights, same batches �
                 "other from the teacher's soft targets. Watch both learn side by side.")
 
 data = app.dataset()
+app.lesson_banner()
 teacher = app.need_teacher()
 ss = st.session_state
 st.caption(f"Teacher: **{teacher.label}** · {teacher.metrics['test_accuracy']:.2%} test accuracy · "
@@ -25,8 +26,10 @@ with c[2]:
               help="0 = labels only, 1 = the teacher's soft targets only.")
 with c[3]:
     app.bound(st.number_input, "epochs", "Epochs", 1, 50)
-with c[4]:
-    app.bound(st.number_input, "seed", "Seed", 0, 10_000, help="initial weights and batch order (both students share it)")
+if not app.instructor_mode():  # advanced: hidden in instructor mode
+    with c[4]:
+        app.bound(st.number_input, "seed", "Seed", 0, 10_000,
+                  help="initial weights and batch order (both students share it)")
 
 running = app.running_job()
 b = st.columns([1, 3])

@@ -53,8 +53,11 @@ with st.form("teacher_form", border=False):
     arch = app.bound(c[0].selectbox, "teacher_arch", "Architecture", list(choices), format_func=choices.get,
                      in_form=True)
     epochs = app.bound(c[1].number_input, "teacher_epochs", "Epochs", 1, 50, in_form=True)
-    lr = app.bound(c[2].number_input, "teacher_lr", "Learning rate", 1e-5, 1.0, format="%.4f", step=1e-3,
-                   in_form=True)
+    if app.instructor_mode():  # advanced: hidden in instructor mode, the kept value is used
+        lr = ss.teacher_lr
+    else:
+        lr = app.bound(c[2].number_input, "teacher_lr", "Learning rate", 1e-5, 1.0, format="%.4f", step=1e-3,
+                       in_form=True)
     c[3].write("")
     go = c[3].form_submit_button("Train teacher", type="primary", width="stretch",
                                  disabled=running is not None)

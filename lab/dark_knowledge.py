@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -28,14 +29,24 @@ def temperature_sweep(logits: torch.Tensor, temperatures) -> dict:
 
     `logits` is (K,) for one image or (N, K) for many (averaged over images).
     """
-    logits = logits.float().reshape(-1, logits.shape[-1])
-    entropy, off_top = [], []
-    for t in temperatures:
-        p = soft_targets(logits, float(t))
-        entropy.append(entropy_bits(p).mean().item())
-        off_top.append(off_top_mass(p).mean().item())
-    return {"temperature": [float(t) for t in temperatures], "entropy_bits": entropy, "off_top_mass": off_top,
+    logits = logits.float().reshape(-1, logits.shape[-1]).cpu()
+    temps = torch.tensor([float(t) for t in temperatures]).view(-1, 1, 1)
+    p = torch.softmax(logits.unsqueeze(0) / temps, dim=-1)  # (M, N, K): every T at once, no per-T host sync
+    entropy = entropy_bits(p).mean(-1)
+    off_top = off_top_mass(p).mean(-1)
+    return {"temperature": temps.flatten().tolist(), "entropy_bits": entropy.tolist(), "off_top_mass": off_top.tolist(),
             "max_entropy_bits": math.log2(logits.shape[-1])}
+
+
+SWEEP_TEMPERATURES = tuple(float(t) for t in torch.logspace(math.log10(0.5), math.log10(50), 50))
+
+
+@functools.lru_cache(maxsize=16)
+def sweep_of(logits: torch.Tensor) -> dict:
+    """temperature_sweep over SWEEP_TEMPERATURES, computed once per logits tensor (tensors hash by
+    identity and the cache keeps them alive): the curve does not depend on the T slider, so a
+    slider move must not recompute it."""
+    return temperature_sweep(logits, SWEEP_TEMPERATURES)
 
 
 def class_similarity(logits: torch.Tensor, labels: torch.Tensor, temperature: float, num_classes: int) -> torch.Tensor:

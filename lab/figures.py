@@ -9,6 +9,7 @@ every builder and read the figure's JSON (`fig.to_dict()`) to check what a chart
     similarity_heatmap(matrix, classes, T)     mean soft targets per true class
     accuracy_vs_size(rows)                     accuracy against parameters (log scale)
     confusion_matrices([(name, cm)], classes)  side by side
+    history_scatter(rows)                      accuracy against size across recorded runs
 """
 from __future__ import annotations
 
@@ -29,9 +30,19 @@ FONT = dict(family="Inter, 'Source Sans Pro', sans-serif", size=13)
 
 
 def _layout(fig: go.Figure, height: int = 360, **kwargs) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT, template="plotly_white",
+    # No explicit template: st.plotly_chart draws with Streamlit's theme anyway, and naming one
+    # ("plotly_white") costs ~10-15 ms of validation per figure — most of a T-slider rerun.
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT,
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1), **kwargs)
     return fig
+
+
+def _figure(data: list[dict], height: int = 360, **layout) -> go.Figure:
+    """One go.Figure built from plain dicts in a single validation pass: several times faster than
+    add_trace/update_layout, which matters for charts redrawn on every slider move."""
+    base = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT,
+                legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    return go.Figure(dict(data=data, layout={**base, **layout}))
 
 
 def run_color(name: str) -> str:
@@ -48,16 +59,14 @@ def soft_target_bars(logits: torch.Tensor, classes, temperature: float, log_scal
     """Bars of softmax(z/T) for one image, with the ordinary softmax (T = 1) as a grey reference."""
     logits = torch.as_tensor(logits).float().reshape(-1)
     names = [str(c) for c in classes]
-    fig = go.Figure()
-    if temperature != 1:
-        fig.add_bar(x=names, y=soft_targets(logits, 1.0).tolist(), name="T = 1 (ordinary softmax)",
-                    marker_color=COLORS["reference"])
-    fig.add_bar(x=names, y=soft_targets(logits, temperature).tolist(), name=f"T = {temperature:g}",
-                marker_color=COLORS["teacher"])
-    fig.update_yaxes(title="probability", type="log" if log_scale else "linear",
-                     range=None if log_scale else [0, 1.02])
-    fig.update_xaxes(title="class", type="category")
-    return _layout(fig, height, barmode="group", title=title or f"Soft targets at T = {temperature:g}")
+    data = [] if temperature == 1 else [dict(type="bar", x=names, y=soft_targets(logits, 1.0).tolist(),
+                                             name="T = 1 (ordinary softmax)", marker=dict(color=COLORS["reference"]))]
+    data.append(dict(type="bar", x=names, y=soft_targets(logits, temperature).tolist(), name=f"T = {temperature:g}",
+                     marker=dict(color=COLORS["teacher"])))
+    return _figure(data, height, barmode="group", title=title or f"Soft targets at T = {temperature:g}",
+                   xaxis=dict(title="class", type="category"),
+                   yaxis=dict(title="probability", type="log" if log_scale else "linear",
+                              range=None if log_scale else [0, 1.02]))
 
 
 def logit_bars(logits: torch.Tensor, classes, height: int = 260) -> go.Figure:
@@ -73,24 +82,32 @@ def logit_bars(logits: torch.Tensor, classes, height: int = 260) -> go.Figure:
 
 def temperature_sweep_figure(sweep: dict, temperature: float | None = None, height: int = 320,
                              title: str = "Softening with temperature") -> go.Figure:
-    """Entropy (bits, left axis) and probability off the top class (right axis) against T."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_scatter(x=sweep["temperature"], y=sweep["entropy_bits"], name="entropy (bits)",
-                    line=dict(color=COLORS["teacher"], width=3), secondary_y=False)
-    fig.add_scatter(x=sweep["temperature"], y=sweep["off_top_mass"], name="probability off the top class",
-                    line=dict(color=COLORS["distilled"], width=3, dash="dot"), secondary_y=True)
-    fig.add_hline(y=sweep["max_entropy_bits"], line=dict(color=COLORS["reference"], dash="dash"),
-                  annotation_text="uniform", annotation_position="top left")
+    """Entropy (bits, left axis) and probability off the top class (right axis) against T.
+
+    Built as one dict (no make_subplots / add_vline): this chart is redrawn on every T-slider
+    move, and plotly's helpers cost tens of milliseconds each."""
+    temps, top = sweep["temperature"], sweep["max_entropy_bits"]
+    data = [dict(type="scatter", x=temps, y=sweep["entropy_bits"], name="entropy (bits)", yaxis="y",
+                 line=dict(color=COLORS["teacher"], width=3)),
+            dict(type="scatter", x=temps, y=sweep["off_top_mass"], name="probability off the top class", yaxis="y2",
+                 line=dict(color=COLORS["distilled"], width=3, dash="dot"))]
+    shapes = [dict(type="line", xref="paper", x0=0, x1=1, yref="y", y0=top, y1=top,
+                   line=dict(color=COLORS["reference"], dash="dash"))]
+    annotations = [dict(xref="paper", x=0, yref="y", y=top, text="uniform", showarrow=False,
+                        xanchor="left", yanchor="bottom")]
     if temperature is not None:
-        fig.add_vline(x=temperature, line=dict(color="#2D3436", width=1.5),
-                      annotation_text=f"T = {temperature:g}", annotation_position="bottom right")
-    temps = sweep["temperature"]
-    fig.update_xaxes(title="temperature T", type="log", range=[np.log10(min(temps)), np.log10(max(temps))])
-    fig.update_yaxes(title="entropy (bits)", secondary_y=False, range=[0, sweep["max_entropy_bits"] * 1.05])
-    fig.update_yaxes(title="off the top class", secondary_y=True, range=[0, 1.05], showgrid=False, tickformat=".0%")
-    _layout(fig, height, title=title)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5))
-    return fig
+        shapes.append(dict(type="line", x0=temperature, x1=temperature, yref="paper", y0=0, y1=1,
+                           line=dict(color="#2D3436", width=1.5)))
+        annotations.append(dict(x=float(np.log10(temperature)), yref="paper", y=0, text=f"T = {temperature:g}",
+                                showarrow=False, xanchor="left", yanchor="bottom"))
+    layout = dict(
+        xaxis=dict(title=dict(text="temperature T"), type="log", range=[np.log10(min(temps)), np.log10(max(temps))]),
+        yaxis=dict(title=dict(text="entropy (bits)"), range=[0, top * 1.05]),
+        yaxis2=dict(title=dict(text="off the top class"), overlaying="y", side="right", range=[0, 1.05],
+                    showgrid=False, tickformat=".0%"),
+        shapes=shapes, annotations=annotations)
+    return _figure(data, height, title=title, **layout,
+                   legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5))
 
 
 # ---------------------------------------------------------------- training
@@ -205,22 +222,21 @@ def similarity_heatmap(similarity: torch.Tensor, classes, temperature: float, hi
         for i in range(len(z)):
             z[i][i] = None
     names = [str(c) for c in classes]
-    fig = go.Figure(go.Heatmap(z=z, x=names, y=names, colorscale="Purples", hoverongaps=False,
-                               colorbar=dict(title="mean p"),
-                               hovertemplate="true %{y} → %{x}: %{z:.4f}<extra></extra>"))
-    fig.update_xaxes(title="soft target for class", type="category", side="bottom")
-    fig.update_yaxes(title="true class", type="category", autorange="reversed")
-    return _layout(fig, height, title=f"What the teacher thinks looks alike (T = {temperature:g})")
+    heatmap = dict(type="heatmap", z=z, x=names, y=names, colorscale="Purples", hoverongaps=False,
+                   colorbar=dict(title="mean p"), hovertemplate="true %{y} → %{x}: %{z:.4f}<extra></extra>")
+    return _figure([heatmap], height, title=f"What the teacher thinks looks alike (T = {temperature:g})",
+                   xaxis=dict(title="soft target for class", type="category", side="bottom"),
+                   yaxis=dict(title="true class", type="category", autorange="reversed"))
 
 
 def off_top_by_class(similarity: torch.Tensor, classes, temperature: float, height: int = 300) -> go.Figure:
     """Per true class: how much of the mean soft target sits off the class itself."""
     matrix = torch.as_tensor(similarity).float()
     off = (1 - matrix.diag()).tolist()
-    fig = go.Figure(go.Bar(x=[str(c) for c in classes], y=off, marker_color=COLORS["distilled"]))
-    fig.update_xaxes(type="category", title="true class")
-    fig.update_yaxes(title="mass off the true class", rangemode="tozero")
-    return _layout(fig, height, title=f"Dark knowledge per class (T = {temperature:g})", showlegend=False)
+    bars = dict(type="bar", x=[str(c) for c in classes], y=off, marker=dict(color=COLORS["distilled"]))
+    return _figure([bars], height, title=f"Dark knowledge per class (T = {temperature:g})", showlegend=False,
+                   xaxis=dict(type="category", title="true class"),
+                   yaxis=dict(title="mass off the true class", rangemode="tozero"))
 
 
 # ---------------------------------------------------------------- comparison
@@ -263,3 +279,31 @@ def confusion_matrices(named: list[tuple[str, list[list[int]]]], classes, height
         fig.update_yaxes(type="category", autorange="reversed", showticklabels=i == 1, row=1, col=i)
     fig.update_yaxes(title="true class", row=1, col=1)
     return _layout(fig, height, showlegend=False)
+
+
+ROLE_NAMES = {"teacher": "teacher", "hard": "student (labels)", "distilled": "student (distilled)"}
+
+
+def history_scatter(rows: list[dict], height: int = 400) -> go.Figure:
+    """Accuracy against parameters (log x) for recorded runs, one trace per kind of run.
+
+    rows: lab.runs.Run.summary() dicts ({"id", "kind", "status", "arch", "params", "test_accuracy", ...});
+    runs without both numbers (stopped early, failed) are left out."""
+    rows = [r for r in rows if r.get("test_accuracy") is not None and r.get("params")]
+    fig = go.Figure()
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    for kind in sorted(kinds, key=lambda k: (k not in ROLE_NAMES, list(ROLE_NAMES).index(k) if k in ROLE_NAMES else 0, k)):
+        chosen = [r for r in rows if r["kind"] == kind]
+        fig.add_scatter(x=[r["params"] for r in chosen], y=[r["test_accuracy"] for r in chosen], mode="markers",
+                        name=ROLE_NAMES.get(kind, kind), customdata=[[r["id"], r.get("arch") or "?", r["status"]]
+                                                                     for r in chosen],
+                        hovertemplate="run %{customdata[0]}: %{customdata[1]} (%{customdata[2]})<br>"
+                                      "%{x:,} parameters<br>%{y:.2%}<extra></extra>",
+                        marker=dict(size=11, color=COLORS.get(kind, COLORS["accent"]), opacity=0.8,
+                                    line=dict(color="white", width=1)))
+    params = [r["params"] for r in rows] or [1]
+    fig.update_xaxes(type="log", title="parameters (log scale)",
+                     range=[np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.3])
+    fig.update_yaxes(title="test accuracy", tickformat=".0%")
+    _layout(fig, height, title=f"Accuracy against size across {len(rows)} recorded run{'s' if len(rows) != 1 else ''}")
+    return fig

@@ -49,10 +49,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     _require_browser()
     port = _free_port()
-    env = {**os.environ, "LAB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    # Its own run history: the runs this test trains never land in the user's.
+    env = {**os.environ, "LAB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+           "LAB_RUNS_DB": str(tmp_path_factory.mktemp("e2e") / "runs.sqlite3")}
     log = open(ROOT / "artifacts" / "streamlit-e2e.log", "w") if (ROOT / "artifacts").is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -195,15 +197,36 @@ def _walk_through(server, page):
     page.wait_for_timeout(1500)
     _shot(page, "3-teacher-running")
     clicked = time.monotonic()
-    page.get_by_role("button", name=re.compile("Stop")).click()
+    # In the page (the header's own "Stop" stops a script run while one is in progress).
+    page.locator('[data-testid="stMain"]').get_by_role("button", name=re.compile("Stop")).click()
     page.get_by_text(re.compile("Stopped")).first.wait_for(timeout=15_000)
     assert time.monotonic() - clicked < 15
     _settle(page)
     _no_exception(page, "Teacher after Stop")
     _shot(page, "3-teacher-stopped")
 
+    # Experiments: the page and its convention panel's instant chart (no training here).
+    _goto(page, "Experiments")
+    _settle(page)
+    _no_exception(page, "Experiments")
+    _shot(page, "7-experiments")
+    page.get_by_text("Conventions & what breaks").first.click()
+    _settle(page, min_charts=1)
+    _no_exception(page, "Experiments: conventions")
+    _shot(page, "7-experiments-conventions")
+
+    # The classroom pages: the runs above are in the History; Lessons; Draw a digit.
+    for i, (title, charts) in enumerate([("History", 1), ("Lessons", 0), ("Draw a digit", 0)], start=8):
+        _goto(page, title)
+        _settle(page, min_charts=charts)
+        _no_exception(page, title)
+        if title == "History":
+            assert page.locator('[data-testid="stDataFrame"]').count() >= 1  # the runs trained above
+        _shot(page, f"{i}-{title.lower().replace(' ', '-')}")
+
     # Every page once more, after all that: still no exception anywhere.
-    for title in ("Concepts", "Data", "Teacher", "Dark knowledge", "Distill", "Compare"):
+    for title in ("Concepts", "Data", "Teacher", "Dark knowledge", "Distill", "Compare", "Experiments", "History",
+                  "Lessons", "Draw a digit"):
         _goto(page, title)
         _settle(page)
         _no_exception(page, title)

@@ -77,3 +77,41 @@ def run(dataset: Dataset, teachers: list[torch.nn.Module], config: EnsembleConfi
 def experiment(dataset: Dataset, teachers: list[torch.nn.Module], config: EnsembleConfig = EnsembleConfig(),
                stop=None, use_cache: bool = True) -> Iterator[Progress]:
     return cached(NAME, config, dataset, teachers, lambda: run(dataset, teachers, config, stop), use_cache)
+
+
+def with_new_members(dataset: Dataset, teachers: list[torch.nn.Module], config: EnsembleConfig = EnsembleConfig(),
+                     new_members: int = 0, member_arch: str = DEFAULT_STUDENT, member_epochs: int = 3,
+                     member_names: list[str] | None = None, stop=None, use_cache: bool = True) -> Iterator[Progress]:
+    """`experiment`, after first training `new_members` extra members of `member_arch` (seeds
+    config.seed + 1, + 2, …; labels only, the teacher schedule) — so an ensemble can be built
+    from a single shipped teacher. One Progress stream over all runs; the result also names the
+    members (`member_names`)."""
+    from dataclasses import replace
+
+    from ..recipes import TEACHER_CONFIG, init_model
+    from .common import Stopped
+
+    if len(teachers) + new_members < 2:
+        raise ConfigError("An ensemble needs at least two members: pick more teachers or train new ones.")
+    total = new_members + 3
+    runs = Runs(NAME, total)
+    names = list(member_names or [f"teacher {i + 1}" for i in range(len(teachers))])
+    trained = []
+    try:
+        for i in range(new_members):
+            seed = config.seed + 1 + i
+            train_config = replace(TEACHER_CONFIG, epochs=member_epochs, seed=seed, device=config.device)
+            result = yield from runs.train(f"new member {i + 1}: {member_arch} seed={seed}",
+                                           init_model(member_arch, dataset, seed), dataset, HardLabels(),
+                                           train_config, stop)
+            trained.append(result.model.eval())
+            names.append(f"{member_arch} seed={seed}")
+    except Stopped as e:
+        yield Progress(NAME, "", total, total, e.event, e.event.kind, None, e.event.message)
+        return
+    for p in experiment(dataset, list(teachers) + trained, config, stop, use_cache):
+        if not p.done:
+            p.run_index, p.total_runs = p.run_index + new_members, total
+        elif p.status == "finished":
+            p.result = {**p.result, "member_names": names}
+        yield p

@@ -1,0 +1,143 @@
+"""Draw a digit: a canvas (or an image upload), preprocessed like MNIST, and what the teacher,
+the hard-label student and the distilled student make of it at T, side by side. Below: upload
+a checkpoint (safetensors + JSON card) to evaluate it or to use it as the teacher."""
+import numpy as np
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from lab import checkpoints, digits, figures
+from lab.errors import LabError
+from lab.metrics import predict_logits
+from lab.recipes import summarize
+from app_pages import _app as app
+
+app.page_header("Draw a digit", "Draw a digit (or upload a photo of one): it is centred and scaled to 28×28 like "
+                "MNIST's digits, and the three models say what they see — with their soft targets at T.",
+                ":material/draw:")
+data = app.dataset()
+ss = st.session_state
+mnist_like = tuple(data.shape) == (1, digits.SIZE, digits.SIZE)
+
+
+def read_digit(upload, canvas):
+    """(28, 28) uint8 from the upload (if any), else the canvas; None with a message otherwise."""
+    if upload is not None:
+        if upload.size > digits.MAX_UPLOAD_BYTES:  # refused before reading it
+            raise digits.ImageError(f"The image file is {upload.size / 1e6:.1f} MB; the limit is "
+                                    f"{digits.MAX_UPLOAD_BYTES / 1e6:.0f} MB. A small photo or screenshot of one "
+                                    "digit is enough.")
+        return digits.from_image_bytes(upload.getvalue())
+    pixels = None if canvas is None else canvas.image_data
+    if pixels is None or np.asarray(pixels)[..., 3].max() == 0:
+        return None  # nothing drawn yet
+    return digits.from_canvas(pixels)
+
+
+if not mnist_like:
+    st.info(f"Drawing works with the 28×28 digit datasets; **{data.name}** has {list(data.shape)} images. Pick "
+            "mnist-sample (or mnist) in the sidebar. Uploading a checkpoint (below) works with any dataset.",
+            icon=":material/info:")
+else:
+    left, right = st.columns([1, 2], gap="large")
+    with left:
+        canvas = st_canvas(stroke_width=18, stroke_color="#000000", background_color="#FFFFFF", height=280,
+                           width=280, drawing_mode="freedraw", display_toolbar=True, key="digit_canvas")
+        upload = st.file_uploader("…or upload an image of one digit (PNG or JPEG, up to "
+                                  f"{digits.MAX_UPLOAD_BYTES // 2**20} MB)", key="digit_upload")
+    with right:
+        T = app.temperature_slider()
+        try:
+            digit = read_digit(upload, canvas)
+        except LabError as e:  # not an image, too big, blank
+            digit = None
+            st.error(f"**This image cannot be used.** {e}", icon=":material/image_not_supported:")
+        else:
+            if digit is None:
+                st.caption("Draw a digit on the canvas (use the bin icon under it to clear), or upload an image.")
+        if digit is not None:
+            c = st.columns([1, 3])
+            c[0].image(figures.mosaic(digits.as_batch(digit), 1, pad=0, scale=1), width=112,
+                       caption="what the models see (28×28)")
+            c[1].caption("Centred by its centre of mass, the longest side scaled to 20 pixels, white ink on black: "
+                         "the recipe MNIST's digits were made with (shown here dark on white).")
+
+    if mnist_like and digit is not None:
+        models = []
+        teacher = app.teacher_info()
+        if teacher is not None:
+            models.append(("teacher", f"Teacher ({teacher.label})", teacher.model))
+        pairs = app.distill_jobs()
+        if pairs:
+            latest = pairs[-1]
+            models += [("hard", f"Student on labels ({latest.runs['hard'].arch}, run {latest.id})",
+                        latest.runs["hard"].model),
+                       ("distilled", f"Distilled student ({latest.runs['distilled'].arch}, run {latest.id})",
+                        latest.runs["distilled"].model)]
+        cols = st.columns(3)
+        for col, (role, title, model) in zip(cols, models):
+            logits = predict_logits(model.cpu().eval(), digits.as_batch(digit), data.mean, data.std)[0]
+            probs = logits.softmax(-1)
+            guess = int(probs.argmax())
+            with col:
+                st.markdown(f"**{title}**")
+                st.metric("predicts", data.classes[guess], f"{probs[guess]:.1%} sure (T = 1)", delta_color="off")
+                st.plotly_chart(figures.soft_target_bars(logits, data.classes, T, height=260,
+                                                         title=f"soft targets at T = {T:g}"),
+                                width="stretch", key=f"draw-bars-{role}")
+        if teacher is None:
+            st.info("There is no teacher for this dataset yet: train one on the **Teacher** page.")
+        if not pairs:
+            with cols[len(models)] if len(models) < 3 else st.container():
+                st.info("No students yet. Train a student pair on the **Distill** page: the hard-label and the "
+                        "distilled student then appear here side by side.", icon=":material/science:")
+                st.page_link("app_pages/distill.py", label="Go to the Distill page", icon=":material/science:")
+
+# ---------------------------------------------------------------- upload a checkpoint
+st.divider()
+st.subheader("Upload a checkpoint")
+# The server refuses bigger uploads itself (.streamlit/config.toml); the lab checks its own limit too.
+limit_mb = min(checkpoints.MAX_BYTES // 2**20, int(st.get_option("server.maxUploadSize")))
+st.markdown(f"A model trained with the lab (or downloaded from the **History** page): its `model.safetensors` "
+            f"and its `model.json` card. Only safetensors is accepted (never a pickle: loading one can run code), "
+            f"at most {limit_mb} MB, checked tensor by tensor against the card's architecture.")
+c = st.columns(2)
+weights = c[0].file_uploader("Weights (model.safetensors)", key="ckpt_weights")
+card_file = c[1].file_uploader("Model card (model.json)", key="ckpt_card")
+if weights is not None and card_file is None or weights is None and card_file is not None:
+    st.caption("Upload both files: the weights and their card.")
+if weights is not None and card_file is not None:
+    ident = (weights.file_id, card_file.file_id, data.name)
+    if ss.get("ckpt_checked", (None,))[0] != ident:
+        try:
+            if weights.size > checkpoints.MAX_BYTES:  # refused before it is parsed
+                raise checkpoints.CheckpointError(
+                    f"The weights file is {weights.size / 1e6:.0f} MB; the limit is {checkpoints.MAX_BYTES / 1e6:.0f} "
+                    "MB and the lab's models are far smaller. Is this the right file?")
+            model, card = checkpoints.from_upload(weights.getvalue(), card_file.getvalue(),
+                                                  expect_shape=tuple(data.shape))
+            if len(card["classes"]) != data.num_classes:
+                raise checkpoints.CheckpointError(
+                    f"This model has {len(card['classes'])} classes but {data.name} has {data.num_classes}. "
+                    "Upload a model trained on this dataset.")
+            with st.spinner("Measuring it on the test set…"):
+                metrics = summarize(model, data, latency=False)
+            ss.ckpt_checked = (ident, model, card, metrics, None)
+        except LabError as e:
+            ss.ckpt_checked = (ident, None, None, None, str(e))
+    _, model, card, metrics, problem = ss.ckpt_checked
+    if problem:
+        st.error(f"**This checkpoint cannot be used.** {problem}", icon=":material/gpp_bad:")
+    else:
+        st.success(f"**{card['arch']}** trained on {card.get('dataset', '?')}: loaded and checked.",
+                   icon=":material/verified:")
+        m = st.columns(4)
+        m[0].metric(f"Test accuracy on {data.name}", f"{metrics['test_accuracy']:.2%}")
+        m[1].metric("Parameters", f"{metrics['params']:,}")
+        m[2].metric("Size on disk", app.fmt_bytes(metrics.get("bytes")))
+        m[3].metric("Calibration error", f"{metrics['ece']:.3f}")
+        key = f"upload-{weights.file_id[:8]}"
+        if key in ss.uploaded_teachers:
+            st.caption("This model is a teacher you can pick on the **Teacher** page.")
+        elif st.button("Use it as the teacher", type="primary", key="ckpt_use"):
+            app.add_uploaded_teacher(key, model, card, metrics, data)
+            st.rerun()

@@ -1,0 +1,184 @@
+"""Pure plotly builders for the experiments (issue 5): result dicts in, `go.Figure` out.
+No Streamlit here, so tests read each figure's JSON (`fig.to_dict()`).
+
+    sweep_heatmap(sweep_result)                mean accuracy over T × α; baseline, best cell, spread
+    sweep_students({student: sweep_result})    best accuracy over α at each T, one line per student
+    per_class_bars({name: accuracies}, classes, highlight)   grouped bars, one class highlighted
+    data_efficiency(transfer_size_result)      hard vs distilled accuracy over training-set size
+    methods_bars(methods_result)               test accuracy and agreement per distillation target
+    reliability_diagram({name: row})           accuracy against confidence, with the diagonal
+    gradient_norms(gradient_result, T)         soft-term gradient norm over T per loss variant
+    ensemble_bars(ensemble_result)             members, their ensemble, and the three students
+"""
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+
+from .figures import COLORS, _layout
+
+VARIANT_NAMES = {"hinton": "T²·KL, batchmean (correct)", "no-t2": "no T² factor", "kl-mean": "KL reduction=\"mean\""}
+VARIANT_COLORS = {"hinton": COLORS["distilled"], "no-t2": COLORS["hard"], "kl-mean": COLORS["teacher"]}
+
+
+def sweep_heatmap(result: dict, height: int = 420) -> go.Figure:
+    """Mean test accuracy per (T, α) cell, the spread over seeds in each cell's text, the α = 0
+    column (labels only: the hard-label baseline) outlined, the best cell boxed."""
+    temperatures, alphas = result["temperatures"], result["alphas"]
+    cells = {(c["temperature"], c["alpha"]): c for c in result["cells"]}
+    z = [[cells[(t, a)]["mean"] for a in alphas] for t in temperatures]
+    spread = [[cells[(t, a)].get("spread", 0.0) for a in alphas] for t in temperatures]
+    text = [[f"{100 * m:.1f}%<br>±{100 * s / 2:.1f}" for m, s in zip(zr, sr)] for zr, sr in zip(z, spread)]
+    x = [f"α={a:g}" for a in alphas]
+    y = [f"T={t:g}" for t in temperatures]
+    baseline = result["hard_label_mean"]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=x, y=y, text=text, texttemplate="%{text}", colorscale="RdYlGn", zmid=baseline,
+        colorbar=dict(title="accuracy", tickformat=".0%"), name="mean test accuracy",
+        customdata=spread, hovertemplate="%{y} %{x}<br>mean %{z:.2%}<br>spread over seeds %{customdata:.2%}"
+                                          "<extra></extra>"))
+    best = result["best"]
+    bi, bj = temperatures.index(best["temperature"]), alphas.index(best["alpha"])
+    fig.add_shape(type="rect", x0=bj - 0.5, x1=bj + 0.5, y0=bi - 0.5, y1=bi + 0.5,
+                  line=dict(color="black", width=4), name="best")
+    if 0 in alphas or 0.0 in alphas:
+        j = alphas.index(0)
+        fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=-0.5, y1=len(temperatures) - 0.5,
+                      line=dict(color=COLORS["hard"], width=2, dash="dash"), name="hard-label baseline")
+    fig.add_annotation(text=f"dashed: α=0 = labels only ({baseline:.1%}) · boxed: best, T={best['temperature']:g} "
+                            f"α={best['alpha']:g} ({best['mean']:.1%})",
+                       xref="paper", yref="paper", x=0, y=-0.12, showarrow=False, xanchor="left", font=dict(size=12))
+    fig.update_yaxes(autorange="reversed")
+    n = len(result.get("seeds", []))
+    return _layout(fig, height, title=f"{result.get('student', 'student')}: test accuracy over T × α "
+                                      f"(mean of {n} seed{'s' if n != 1 else ''}; ± half the spread)")
+
+
+def sweep_students(results: dict[str, dict], height: int = 340) -> go.Figure:
+    """For each student's sweep: the best mean accuracy over α at every T (where is its best T?),
+    and its hard-label baseline as a dotted line of the same colour."""
+    palette = [COLORS["distilled"], COLORS["teacher"], COLORS["accent"], COLORS["hard"]]
+    fig = go.Figure()
+    for i, (student, result) in enumerate(results.items()):
+        color = palette[i % len(palette)]
+        best = [max(c["mean"] for c in result["cells"] if c["temperature"] == t and c["alpha"] > 0)
+                if any(c["alpha"] > 0 for c in result["cells"]) else result["hard_label_mean"]
+                for t in result["temperatures"]]
+        fig.add_trace(go.Scatter(x=result["temperatures"], y=best, mode="lines+markers", name=f"{student} best over α",
+                                 line=dict(color=color, width=3)))
+        fig.add_trace(go.Scatter(x=[min(result["temperatures"]), max(result["temperatures"])],
+                                 y=[result["hard_label_mean"]] * 2, mode="lines", name=f"{student} labels only",
+                                 line=dict(color=color, dash="dot")))
+    fig.update_xaxes(title="temperature T", type="log")
+    fig.update_yaxes(title="test accuracy", tickformat=".0%")
+    return _layout(fig, height, title="Which temperature suits which student size?")
+
+
+def per_class_bars(series: dict[str, list[float]], classes, highlight: int | None = None,
+                   height: int = 340, title: str = "Per-class test accuracy") -> go.Figure:
+    """Grouped bars of per-class accuracy, one group per class; the highlighted class is marked."""
+    palette = [COLORS["distilled"], COLORS["accent"], COLORS["hard"], COLORS["teacher"]]
+    names = [str(c) for c in classes]
+    fig = go.Figure()
+    for i, (name, values) in enumerate(series.items()):
+        fig.add_trace(go.Bar(x=names, y=list(values), name=name, marker_color=palette[i % len(palette)],
+                             hovertemplate="class %{x}: %{y:.1%}<extra>" + name + "</extra>"))
+    if highlight is not None:
+        fig.add_vrect(x0=highlight - 0.5, x1=highlight + 0.5, fillcolor="#FDCB6E", opacity=0.3, line_width=0,
+                      layer="below", annotation_text="omitted", annotation_position="top")
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%", title="accuracy")
+    fig.update_xaxes(title="class", type="category")
+    return _layout(fig, height, title=title, barmode="group")
+
+
+def data_efficiency(result: dict, height: int = 360) -> go.Figure:
+    """Test accuracy against training images used (log scale): labels vs soft targets; each
+    seed's accuracy as a faint dot behind the mean line."""
+    sizes = result["train_sizes"]
+    fig = go.Figure()
+    for key, name, color in (("hard", "labels only", COLORS["hard"]), ("distilled", "distilled", COLORS["distilled"])):
+        per_seed = result.get(f"{key}_accuracies") or []
+        if per_seed and len(per_seed[0]) > 1:
+            xs = [s for s, accs in zip(sizes, per_seed) for _ in accs]
+            ys = [a for accs in per_seed for a in accs]
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=f"{name} (each seed)", showlegend=False,
+                                     marker=dict(color=color, opacity=0.35, size=7)))
+        fig.add_trace(go.Scatter(x=sizes, y=result[f"{key}_accuracy"], mode="lines+markers", name=name,
+                                 line=dict(color=color, width=3),
+                                 customdata=[f"{f:.0%}" for f in result["fractions"]],
+                                 hovertemplate="%{x} images (%{customdata})<br>%{y:.2%}<extra>" + name + "</extra>"))
+    fig.update_xaxes(title="training images used", type="log")
+    fig.update_yaxes(title="test accuracy", tickformat=".0%")
+    return _layout(fig, height, title="Data efficiency: accuracy against training-set size")
+
+
+def methods_bars(result: dict, height: int = 340) -> go.Figure:
+    """Test accuracy and agreement with the teacher for each distillation target."""
+    rows = result["methods"]
+    names = [r["method"] for r in rows]
+    fig = go.Figure([
+        go.Bar(x=names, y=[r["test_accuracy"] for r in rows], name="test accuracy", marker_color=COLORS["distilled"],
+               text=[f"{r['test_accuracy']:.1%}" for r in rows], textposition="outside"),
+        go.Bar(x=names, y=[r.get("agreement") for r in rows], name="agreement with the teacher",
+               marker_color=COLORS["teacher"]),
+    ])
+    fig.update_yaxes(range=[0, 1.1], tickformat=".0%")
+    return _layout(fig, height, title=f"{result.get('student', 'student')}: what the student learns from",
+                   barmode="group")
+
+
+def reliability_diagram(rows: dict[str, dict], height: int = 380) -> go.Figure:
+    """Accuracy against confidence per confidence bin (bins with no image are skipped); a
+    calibrated model lies on the diagonal. Legend entries carry each model's ECE."""
+    colors = {"teacher": COLORS["teacher"], "hard": COLORS["hard"], "labels": COLORS["hard"],
+              "distilled": COLORS["distilled"]}
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                               line=dict(color=COLORS["reference"], dash="dash")))
+    for name, row in rows.items():
+        bins = row["reliability"]
+        keep = [i for i, n in enumerate(bins["count"]) if n > 0]
+        fig.add_trace(go.Scatter(
+            x=[bins["confidence"][i] for i in keep], y=[bins["accuracy"][i] for i in keep],
+            mode="lines+markers", name=f"{name} (ECE {row['ece']:.3f})",
+            marker=dict(size=[6 + 14 * (bins["count"][i] / max(sum(bins["count"]), 1)) ** 0.5 for i in keep]),
+            line=dict(color=next((c for k, c in colors.items() if k in name), COLORS["accent"]), width=2),
+            customdata=[bins["count"][i] for i in keep],
+            hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<br>%{customdata} images<extra>" + name + "</extra>"))
+    fig.update_xaxes(title="confidence (top-class probability)", range=[0, 1.02])
+    fig.update_yaxes(title="accuracy", range=[0, 1.02])
+    return _layout(fig, height, title="Reliability diagram")
+
+
+def gradient_norms(result: dict, temperature: float | None = None, height: int = 360) -> go.Figure:
+    """‖∂ soft term / ∂ z_s‖ over T for each loss variant (log-log): with T² it levels off, without
+    it the signal falls like 1/T², with reduction="mean" it is K times weaker."""
+    fig = go.Figure()
+    for variant, name in VARIANT_NAMES.items():
+        if variant in result:
+            fig.add_trace(go.Scatter(x=result["temperatures"], y=result[variant], mode="lines+markers", name=name,
+                                     line=dict(color=VARIANT_COLORS[variant], width=3)))
+    if temperature is not None:
+        fig.add_vline(x=temperature, line_dash="dot", line_color=COLORS["accent"])
+        # annotations on a log axis take log10 of the position (shapes do not)
+        fig.add_annotation(x=math.log10(temperature), y=1, yref="paper", text=f"T = {temperature:g}", showarrow=False,
+                           xanchor="left", yanchor="top", font=dict(color=COLORS["accent"]))
+    fig.update_xaxes(title="temperature T", type="log")
+    fig.update_yaxes(title="gradient norm of the soft term", type="log")
+    return _layout(fig, height, title="What breaks: the teacher's learning signal as T grows")
+
+
+def ensemble_bars(result: dict, height: int = 360) -> go.Figure:
+    """Each member's test accuracy, the ensemble's, and the three students (same initial weights)."""
+    members = result["teacher_accuracies"]
+    names = result.get("member_names") or [f"member {i + 1}" for i in range(len(members))]
+    x = list(names) + ["ensemble", "student: labels", "student: best member", "student: ensemble"]
+    y = list(members) + [result["ensemble_accuracy"], result["student_from_labels"],
+                         result["student_from_best_teacher"], result["student_from_ensemble"]]
+    colors = [COLORS["reference"]] * len(members) + [COLORS["teacher"], COLORS["hard"], COLORS["accent"],
+                                                     COLORS["distilled"]]
+    fig = go.Figure(go.Bar(x=x, y=y, marker_color=colors, text=[f"{v:.1%}" for v in y], textposition="outside",
+                           name="test accuracy"))
+    low = min(y)
+    fig.update_yaxes(range=[max(0.0, low - 0.05), min(1.0, max(y) + 0.03)], tickformat=".0%", title="test accuracy")
+    return _layout(fig, height, title="Many teachers → one student")

@@ -1,0 +1,313 @@
+"""A bounded load test: many students on one server, in real browser tabs.
+
+    python tests/load/run_load.py --sessions 20            # one JSON report on stdout
+
+It starts `streamlit run streamlit_app.py` on 127.0.0.1 (a free port, a temporary data folder
+and run history), opens N pages at once in one headless Chromium (one browser context each:
+N separate Streamlit sessions), and in every page starts a short training run from the UI:
+the Distill page's "Train both students" (student-mlp, 1 epoch, a different seed per session).
+Meanwhile a thread polls /_stcore/health and reads the server's memory from /proc.
+
+The report: every session's first paint, the health endpoint's worst latency while loaded, the
+server's peak RSS (VmHWM), each job's fate (finished / seen waiting in the queue / failed /
+unfinished), isolation (each session sees exactly its own one student pair, nobody else's), and
+any exception shown on a page. It touches 127.0.0.1 only and stops by itself: every wait has a
+timeout, and a watchdog kills the server and exits if the whole run overruns `--timeout`.
+
+Exit code 0 when every check passed, 1 otherwise (the JSON says which).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
+HOST = "127.0.0.1"  # the only address this script ever talks to
+
+FINISHED = re.compile(r"Finished \*{0,2}student-mlp")
+QUEUED = re.compile(r"Waiting for a free training slot|position \d+ in the queue|Queued", re.I)
+RUNNING = re.compile(r"step \d+ of|Training…|Measuring accuracy")
+FAILED = re.compile(r"Training diverged|Training failed|is not available|Out of memory")
+PAIRS = re.compile(r"Student pairs trained:\s*(\d+)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid: int) -> dict:
+    """VmRSS, VmHWM (peak RSS) in MB and the thread count of a live process, from /proc."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) / 1024
+            elif key == "Threads":
+                out[key] = int(value)
+    except OSError:
+        pass
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    """`streamlit run streamlit_app.py` on 127.0.0.1:<free port>, in its own process group."""
+
+    def __init__(self, env: dict, log_path: Path | None = None, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.log = open(log_path, "w") if log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+             "--server.port", str(self.port), "--server.address", HOST, "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=ROOT, env={**os.environ, "LAB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **env},
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_healthy(self, timeout: float = 120) -> float:
+        start = time.monotonic()
+        while True:
+            try:
+                if health(self.url, 2) is not None:
+                    return time.monotonic() - start
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {self.proc.returncode} before it was healthy")
+            if time.monotonic() - start > timeout:
+                raise RuntimeError(f"streamlit was not healthy within {timeout:.0f} s")
+            time.sleep(0.3)
+
+    def stop(self, sig=signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+            except ProcessLookupError:
+                pass
+        if self.log is not subprocess.DEVNULL:
+            self.log.close()
+
+
+def health(url: str, timeout: float) -> float | None:
+    """Seconds /_stcore/health took to answer "ok", or None for another answer."""
+    start = time.monotonic()
+    body = urllib.request.urlopen(f"{url}/_stcore/health", timeout=timeout).read()
+    return time.monotonic() - start if body.strip() == b"ok" else None
+
+
+class Monitor(threading.Thread):
+    """Polls the health endpoint and the server's memory until stopped."""
+
+    def __init__(self, url: str, pid: int, every: float = 0.25, timeout: float = 10.0):
+        super().__init__(name="load-monitor", daemon=True)
+        self.url, self.pid, self.every, self.timeout = url, pid, every, timeout
+        self.latencies: list[float] = []
+        self.failures = 0
+        self.rss: list[float] = []
+        self.hwm = 0.0
+        self.threads_max = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                latency = health(self.url, self.timeout)
+                if latency is None:
+                    self.failures += 1
+                else:
+                    self.latencies.append(latency)
+            except OSError:
+                self.failures += 1
+                self.latencies.append(self.timeout)
+            status = proc_status(self.pid)
+            if status:
+                self.rss.append(status.get("VmRSS", 0.0))
+                self.hwm = max(self.hwm, status.get("VmHWM", 0.0))
+                self.threads_max = max(self.threads_max, status.get("Threads", 0))
+            self._halt.wait(self.every)
+
+    def halt(self) -> None:
+        self._halt.set()
+        self.join(self.timeout + 5)
+
+    def report(self) -> dict:
+        lat = sorted(self.latencies) or [0.0]
+        return {"samples": len(self.latencies), "failures": self.failures,
+                "worst_ms": round(lat[-1] * 1000, 1), "p95_ms": round(lat[int(0.95 * (len(lat) - 1))] * 1000, 1),
+                "median_ms": round(statistics.median(lat) * 1000, 1)}
+
+
+async def one_session(browser, url: str, index: int, epochs: int, deadline: float) -> dict:
+    """Open the Distill page with a shared link, press "Train both students", watch the job."""
+    out = {"session": index, "first_paint_s": None, "queued_seen": False, "running_seen": False,
+           "finished_s": None, "failed": None, "pairs_seen": None, "exception": None, "error": None}
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(max(1_000, (deadline - time.monotonic()) * 1000))
+    start = time.monotonic()
+    try:
+        await page.goto(f"{url}/distill?dataset=mnist-sample&student=student-mlp&T=4&alpha=0.9"
+                        f"&epochs={epochs}&seed={index}")
+        button = page.get_by_role("button", name=re.compile("Train both students"))
+        await button.wait_for()
+        out["first_paint_s"] = round(time.monotonic() - start, 2)
+        await page.wait_for_function(
+            "() => { const b = [...document.querySelectorAll('button')].find(b => /Train both students/.test(b.innerText));"
+            " return b && !b.disabled; }")
+        clicked = time.monotonic()
+        await button.click()
+        main = page.locator('[data-testid="stAppViewContainer"]')
+        while time.monotonic() < deadline:
+            text = await main.inner_text()
+            out["queued_seen"] |= bool(QUEUED.search(text))
+            out["running_seen"] |= bool(RUNNING.search(text))
+            if await page.locator('[data-testid="stException"]').count():
+                out["exception"] = (await page.locator('[data-testid="stException"]').first.inner_text())[:300]
+                break
+            failed = FAILED.search(text)
+            if failed:
+                out["failed"] = failed.group(0)
+                break
+            if FINISHED.search(text):
+                out["finished_s"] = round(time.monotonic() - clicked, 2)
+                break
+            await asyncio.sleep(1.0)
+        if out["finished_s"] is not None:
+            # Isolation: this session's sidebar counts its own pair only (after the page settles).
+            await page.wait_for_function(
+                "() => /Student pairs trained:\\s*[1-9]/.test(document.body.innerText)", timeout=30_000)
+            pairs = PAIRS.findall(await main.inner_text())
+            out["pairs_seen"] = int(pairs[-1]) if pairs else None
+    except Exception as e:  # reported per session; the run goes on
+        out["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    finally:
+        await context.close()
+    return out
+
+
+async def drive(url: str, sessions: int, epochs: int, deadline: float, stagger: float) -> list[dict]:
+    from playwright.async_api import async_playwright
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            async def delayed(i):
+                await asyncio.sleep(i * stagger)
+                return await one_session(browser, url, i, epochs, deadline)
+            return await asyncio.wait_for(asyncio.gather(*(delayed(i) for i in range(sessions))),
+                                          timeout=max(1.0, deadline - time.monotonic() + 30))
+        finally:
+            await browser.close()
+
+
+def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: float = 0.0,
+        log_path: Path | None = None) -> dict:
+    """The whole load test; returns the report (a dict)."""
+    started = time.monotonic()
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="lab-load-") as tmp:
+        server = Server({"LAB_DATA_DIR": f"{tmp}/data", "LAB_RUNS_DB": f"{tmp}/runs.sqlite3"}, log_path)
+        # The watchdog: whatever hangs, the server dies and this process exits.
+        watchdog = threading.Timer(timeout + 90, lambda: (server.stop(signal.SIGKILL), os._exit(3)))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            startup = server.wait_healthy()
+            idle = proc_status(server.pid)
+            monitor = Monitor(server.url, server.pid)
+            monitor.start()
+            deadline = time.monotonic() + timeout
+            try:
+                results = asyncio.run(drive(server.url, sessions, epochs, deadline, stagger))
+            finally:
+                monitor.halt()
+            end = proc_status(server.pid)
+            alive = server.proc.poll() is None
+        finally:
+            server.stop()
+            watchdog.cancel()
+    painted = [r["first_paint_s"] for r in results if r["first_paint_s"] is not None]
+    finished = [r for r in results if r["finished_s"] is not None]
+    pairs = [r["pairs_seen"] for r in finished]
+    report = {
+        "sessions": sessions,
+        "epochs": epochs,
+        "cpu_count": os.cpu_count(),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "server_startup_s": round(startup, 1),
+        "first_paint": {"ok": len(painted), "max_s": max(painted, default=None),
+                        "median_s": round(statistics.median(painted), 2) if painted else None},
+        "health": monitor.report(),
+        "memory_mb": {"idle_rss": round(idle.get("VmRSS", 0), 1), "peak_rss": round(monitor.hwm, 1),
+                      "end_rss": round(end.get("VmRSS", 0), 1)},
+        "server_threads_max": monitor.threads_max,
+        "jobs": {"finished": len(finished), "queued_seen": sum(r["queued_seen"] for r in results),
+                 "running_seen": sum(r["running_seen"] for r in results),
+                 "failed": sum(r["failed"] is not None for r in results),
+                 "unfinished": sum(r["finished_s"] is None and r["failed"] is None for r in results),
+                 "max_s": max((r["finished_s"] for r in finished), default=None),
+                 "median_s": round(statistics.median([r["finished_s"] for r in finished]), 1) if finished else None},
+        "isolation_ok": len(pairs) == len(finished) and all(p == 1 for p in pairs),
+        "exceptions": [r["exception"] for r in results if r["exception"]],
+        "session_errors": [f"{r['session']}: {r['error']}" for r in results if r["error"]],
+        "server_alive_at_end": alive,
+        "wall_s": round(time.monotonic() - started, 1),
+    }
+    report["ok"] = (len(painted) == sessions and report["isolation_ok"] and alive
+                    and not report["exceptions"] and not report["session_errors"]
+                    and all(r["finished_s"] is not None or r["queued_seen"] for r in results)
+                    and report["jobs"]["failed"] == 0)
+    report["sessions_detail"] = results
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=20, help="concurrent browser sessions (default 20)")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs of each session's student pair (default 1)")
+    parser.add_argument("--timeout", type=float, default=900, help="hard limit for the sessions, seconds (default 900)")
+    parser.add_argument("--stagger", type=float, default=0.0, help="seconds between opening two sessions (default 0)")
+    parser.add_argument("--log", type=Path, help="write the server's output here")
+    parser.add_argument("--details", action="store_true", help="include every session's record in the JSON")
+    args = parser.parse_args(argv)
+    report = run(args.sessions, args.epochs, args.timeout, args.stagger, args.log)
+    if not args.details:
+        report.pop("sessions_detail")
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
