@@ -1,5 +1,6 @@
 """Distillation objectives chosen by name (lab/objectives.py): each loss against a reference
 written out by hand, and each one trained by the one engine, `lab.train.train`."""
+import json
 import math
 
 import pytest
@@ -160,3 +161,34 @@ def test_soft_gradient_norms_show_what_breaks():
     limit = ((d - d.mean(1, keepdim=True)).norm(dim=1) / 10).mean().item()
     assert norms["hinton"][-1] == pytest.approx(limit, rel=0.05)
     assert norms["no-t2"][-1] < norms["hinton"][-1] / 1000
+
+
+@pytest.mark.parametrize("method", ["pseudo-labels", "hint"])
+def test_distill_can_choose_the_objective_by_name(method, trained_teacher, tmp_path, capsys, monkeypatch):
+    """`python -m lab distill --method NAME`: the distilled student learns from that objective, and
+    its card says so; the hard-label student is the same as with logit KD."""
+    from lab import recipes
+    from lab.cli import main
+    monkeypatch.setenv("LAB_RUNS_DB", str(tmp_path / "runs.sqlite3"))
+    used = []
+    real = recipes.train
+
+    def spy(model, dataset, objective, config, stop=None, **kwargs):
+        used.append(type(objective).__name__)
+        return real(model, dataset, objective, config, stop, **kwargs)
+    monkeypatch.setattr(recipes, "train", spy)
+    out = tmp_path / "students"
+    assert main(["distill", "--teacher", str(trained_teacher[1]), "--method", method, "--epochs", "1",
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["method"] == method and 0 < summary["distilled"]["test_accuracy"] <= 1
+    assert used == ["HardLabels", OBJECTIVES[method].__name__]
+    card = json.loads((out / "distilled" / "model.json").read_text())
+    assert card["method"] == method and card["role"] == "distilled"
+
+
+def test_distill_refuses_an_unknown_method(trained_teacher, tmp_path, capsys):
+    from lab.cli import main
+    with pytest.raises(SystemExit):  # argparse lists the choices
+        main(["distill", "--teacher", str(trained_teacher[1]), "--method", "magic", "--out", str(tmp_path / "s")])
+    assert "invalid choice: 'magic'" in capsys.readouterr().err
