@@ -232,6 +232,19 @@ async def drive(url: str, sessions: int, epochs: int, deadline: float, stagger: 
             await browser.close()
 
 
+def history_check(db: Path) -> dict:
+    """What the app recorded: runs by status, and how many runs each browser session owns
+    (one student pair = 2 runs; more would mean runs were attributed to the wrong session)."""
+    import sqlite3
+    if not db.exists():
+        return {}
+    with sqlite3.connect(db) as conn:
+        by_status = dict(conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+        per_session = [n for (n,) in conn.execute("SELECT COUNT(*) FROM runs GROUP BY session")]
+    return {"runs_by_status": by_status, "sessions": len(per_session),
+            "rows_per_session_max": max(per_session, default=0)}
+
+
 def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: float = 0.0,
         log_path: Path | None = None) -> dict:
     """The whole load test; returns the report (a dict)."""
@@ -246,6 +259,7 @@ def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: floa
         try:
             startup = server.wait_healthy()
             idle = proc_status(server.pid)
+            cpu_before = cpu_seconds(server.pid)
             monitor = Monitor(server.url, server.pid)
             monitor.start()
             deadline = time.monotonic() + timeout
@@ -255,6 +269,8 @@ def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: floa
                 monitor.halt()
             end = proc_status(server.pid)
             alive = server.proc.poll() is None
+            server_cpu = cpu_seconds(server.pid) - cpu_before if alive else None
+            history = history_check(Path(tmp) / "runs.sqlite3")
         finally:
             server.stop()
             watchdog.cancel()
@@ -273,6 +289,8 @@ def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: floa
         "memory_mb": {"idle_rss": round(idle.get("VmRSS", 0), 1), "peak_rss": round(monitor.hwm, 1),
                       "end_rss": round(end.get("VmRSS", 0), 1)},
         "server_threads_max": monitor.threads_max,
+        "server_cpu_s": None if server_cpu is None else round(server_cpu, 1),
+        "history": history,
         "jobs": {"finished": len(finished), "queued_seen": sum(r["queued_seen"] for r in results),
                  "running_seen": sum(r["running_seen"] for r in results),
                  "failed": sum(r["failed"] is not None for r in results),
@@ -285,6 +303,7 @@ def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: floa
         "server_alive_at_end": alive,
         "wall_s": round(time.monotonic() - started, 1),
     }
+    report["isolation_ok"] &= history.get("rows_per_session_max", 0) <= 2
     report["ok"] = (len(painted) == sessions and report["isolation_ok"] and alive
                     and not report["exceptions"] and not report["session_errors"]
                     and all(r["finished_s"] is not None or r["queued_seen"] for r in results)
