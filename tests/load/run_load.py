@@ -295,6 +295,8 @@ def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: floa
                  "running_seen": sum(r["running_seen"] for r in results),
                  "failed": sum(r["failed"] is not None for r in results),
                  "unfinished": sum(r["finished_s"] is None and r["failed"] is None for r in results),
+                 "never_seen_queued_or_running": sum(r["finished_s"] is None and not r["queued_seen"]
+                                                     and not r["running_seen"] for r in results),
                  "max_s": max((r["finished_s"] for r in finished), default=None),
                  "median_s": round(statistics.median([r["finished_s"] for r in finished]), 1) if finished else None},
         "isolation_ok": len(pairs) == len(finished) and all(p == 1 for p in pairs),
@@ -306,7 +308,7 @@ def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: floa
     report["isolation_ok"] &= history.get("rows_per_session_max", 0) <= 2
     report["ok"] = (len(painted) == sessions and report["isolation_ok"] and alive
                     and not report["exceptions"] and not report["session_errors"]
-                    and all(r["finished_s"] is not None or r["queued_seen"] for r in results)
+                    and all(r["finished_s"] is not None or r["queued_seen"] or r["running_seen"] for r in results)
                     and report["jobs"]["failed"] == 0)
     report["sessions_detail"] = results
     return report
