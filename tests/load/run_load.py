@@ -75,6 +75,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def descendants_cpu_seconds(root: int, skip: int) -> float:
+    """CPU time of the live descendants of `root` (the browser), leaving out the tree of `skip` (the server)."""
+    parent, cpu = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            parent[int(entry.name)] = int(fields[1])
+            cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def under(pid, ancestor):
+        while pid > 1:
+            if pid == ancestor:
+                return True
+            pid = parent.get(pid, 0)
+        return False
+    return sum(c for pid, c in cpu.items() if pid != root and under(pid, root) and not under(pid, skip))
+
+
 class Server:
     """`streamlit run streamlit_app.py` on 127.0.0.1:<free port>, in its own process group."""
 
@@ -218,7 +240,8 @@ async def one_session(browser, url: str, index: int, epochs: int, deadline: floa
     return out
 
 
-async def drive(url: str, sessions: int, epochs: int, deadline: float, stagger: float) -> list[dict]:
+async def drive(url: str, sessions: int, epochs: int, deadline: float, stagger: float, server_pid: int,
+                client: dict) -> list[dict]:
     from playwright.async_api import async_playwright
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -229,6 +252,7 @@ async def drive(url: str, sessions: int, epochs: int, deadline: float, stagger: 
             return await asyncio.wait_for(asyncio.gather(*(delayed(i) for i in range(sessions))),
                                           timeout=max(1.0, deadline - time.monotonic() + 30))
         finally:
+            client["browser_cpu_s"] = round(descendants_cpu_seconds(os.getpid(), server_pid), 1)
             await browser.close()
 
 
@@ -260,11 +284,12 @@ def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: floa
             startup = server.wait_healthy()
             idle = proc_status(server.pid)
             cpu_before = cpu_seconds(server.pid)
+            client = {}
             monitor = Monitor(server.url, server.pid)
             monitor.start()
             deadline = time.monotonic() + timeout
             try:
-                results = asyncio.run(drive(server.url, sessions, epochs, deadline, stagger))
+                results = asyncio.run(drive(server.url, sessions, epochs, deadline, stagger, server.pid, client))
             finally:
                 monitor.halt()
             end = proc_status(server.pid)
@@ -290,6 +315,7 @@ def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: floa
                       "end_rss": round(end.get("VmRSS", 0), 1)},
         "server_threads_max": monitor.threads_max,
         "server_cpu_s": None if server_cpu is None else round(server_cpu, 1),
+        "browser_cpu_s": client.get("browser_cpu_s"),
         "history": history,
         "jobs": {"finished": len(finished), "queued_seen": sum(r["queued_seen"] for r in results),
                  "running_seen": sum(r["running_seen"] for r in results),
