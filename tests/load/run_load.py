@@ -75,6 +75,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def descendants_cpu_seconds(root: int, skip: int) -> float:
+    """CPU time of the live descendants of `root` (the browser), leaving out the tree of `skip` (the server)."""
+    parent, cpu = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            parent[int(entry.name)] = int(fields[1])
+            cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def under(pid, ancestor):
+        while pid > 1:
+            if pid == ancestor:
+                return True
+            pid = parent.get(pid, 0)
+        return False
+    return sum(c for pid, c in cpu.items() if pid != root and under(pid, root) and not under(pid, skip))
+
+
 class Server:
     """`streamlit run streamlit_app.py` on 127.0.0.1:<free port>, in its own process group."""
 
@@ -218,7 +240,8 @@ async def one_session(browser, url: str, index: int, epochs: int, deadline: floa
     return out
 
 
-async def drive(url: str, sessions: int, epochs: int, deadline: float, stagger: float) -> list[dict]:
+async def drive(url: str, sessions: int, epochs: int, deadline: float, stagger: float, server_pid: int,
+                client: dict) -> list[dict]:
     from playwright.async_api import async_playwright
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -229,7 +252,21 @@ async def drive(url: str, sessions: int, epochs: int, deadline: float, stagger: 
             return await asyncio.wait_for(asyncio.gather(*(delayed(i) for i in range(sessions))),
                                           timeout=max(1.0, deadline - time.monotonic() + 30))
         finally:
+            client["browser_cpu_s"] = round(descendants_cpu_seconds(os.getpid(), server_pid), 1)
             await browser.close()
+
+
+def history_check(db: Path) -> dict:
+    """What the app recorded: runs by status, and how many runs each browser session owns
+    (one student pair = 2 runs; more would mean runs were attributed to the wrong session)."""
+    import sqlite3
+    if not db.exists():
+        return {}
+    with sqlite3.connect(db) as conn:
+        by_status = dict(conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+        per_session = [n for (n,) in conn.execute("SELECT COUNT(*) FROM runs GROUP BY session")]
+    return {"runs_by_status": by_status, "sessions": len(per_session),
+            "rows_per_session_max": max(per_session, default=0)}
 
 
 def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: float = 0.0,
@@ -246,15 +283,19 @@ def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: floa
         try:
             startup = server.wait_healthy()
             idle = proc_status(server.pid)
+            cpu_before = cpu_seconds(server.pid)
+            client = {}
             monitor = Monitor(server.url, server.pid)
             monitor.start()
             deadline = time.monotonic() + timeout
             try:
-                results = asyncio.run(drive(server.url, sessions, epochs, deadline, stagger))
+                results = asyncio.run(drive(server.url, sessions, epochs, deadline, stagger, server.pid, client))
             finally:
                 monitor.halt()
             end = proc_status(server.pid)
             alive = server.proc.poll() is None
+            server_cpu = cpu_seconds(server.pid) - cpu_before if alive else None
+            history = history_check(Path(tmp) / "runs.sqlite3")
         finally:
             server.stop()
             watchdog.cancel()
@@ -273,10 +314,15 @@ def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: floa
         "memory_mb": {"idle_rss": round(idle.get("VmRSS", 0), 1), "peak_rss": round(monitor.hwm, 1),
                       "end_rss": round(end.get("VmRSS", 0), 1)},
         "server_threads_max": monitor.threads_max,
+        "server_cpu_s": None if server_cpu is None else round(server_cpu, 1),
+        "browser_cpu_s": client.get("browser_cpu_s"),
+        "history": history,
         "jobs": {"finished": len(finished), "queued_seen": sum(r["queued_seen"] for r in results),
                  "running_seen": sum(r["running_seen"] for r in results),
                  "failed": sum(r["failed"] is not None for r in results),
                  "unfinished": sum(r["finished_s"] is None and r["failed"] is None for r in results),
+                 "never_seen_queued_or_running": sum(r["finished_s"] is None and not r["queued_seen"]
+                                                     and not r["running_seen"] for r in results),
                  "max_s": max((r["finished_s"] for r in finished), default=None),
                  "median_s": round(statistics.median([r["finished_s"] for r in finished]), 1) if finished else None},
         "isolation_ok": len(pairs) == len(finished) and all(p == 1 for p in pairs),
@@ -285,9 +331,10 @@ def run(sessions: int = 20, epochs: int = 1, timeout: float = 900, stagger: floa
         "server_alive_at_end": alive,
         "wall_s": round(time.monotonic() - started, 1),
     }
+    report["isolation_ok"] &= history.get("rows_per_session_max", 0) <= 2
     report["ok"] = (len(painted) == sessions and report["isolation_ok"] and alive
                     and not report["exceptions"] and not report["session_errors"]
-                    and all(r["finished_s"] is not None or r["queued_seen"] for r in results)
+                    and all(r["finished_s"] is not None or r["queued_seen"] or r["running_seen"] for r in results)
                     and report["jobs"]["failed"] == 0)
     report["sessions_detail"] = results
     return report
