@@ -5,7 +5,7 @@ the same batches, so differences between cells are the loss's doing, not luck. �
 label-only training whatever T is: that column *is* the hard-label baseline, trained once per
 seed and reused (`hard_label_accuracies`). A BatchNorm-free student (student-mlp) trains all of
 a seed's cells at once as one stacked model (common.train_grid); CNN students train one by one
-(the default grid: 52 runs, ~15 min on one core) — give them a smaller grid (e.g. --temperatures
+(the default grid: 52 runs, ~10 min on one core) — give them a smaller grid (e.g. --temperatures
 1,4,16 --alphas 0,0.5,0.9).
 
 Hinton et al. 2015 found that very small students prefer T ≈ 2.5-4 while larger ones
