@@ -13,10 +13,10 @@ from lab import experiment_figures as xf
 from lab import figures
 from lab.errors import LabError
 from lab.experiments import conventions, ensemble, methods, omit, sweep, transfer_size
-from lab.experiments.common import test_logits
+from lab.experiments.common import grid_runs, test_logits
 from lab.models import STUDENTS, TEACHERS
 from lab.objectives import OBJECTIVES, explain, soft_gradient_norms
-from lab.recipes import init_model
+from lab.recipes import STUDENT_CONFIG, init_model
 from app_pages import _app as app
 
 EXPERIMENTS = {"sweep": "1 · T × α sweep", "omit": "2 · Omitted class", "size": "3 · Data efficiency",
@@ -49,7 +49,10 @@ def student_picker(name: str, default: str = lab.DEFAULT_STUDENT, label: str = "
     return setting(st.selectbox, name, default, label, list(choices), format_func=choices.get)
 
 
-def kd_inputs(prefix: str, T: float = 4.0, alpha: float = 0.9, epochs: int = 6) -> tuple[float, float, int]:
+def kd_inputs(prefix: str, T: float = 4.0, alpha: float = 0.9,
+              epochs: int = STUDENT_CONFIG.epochs) -> tuple[float, float, int]:
+    """T, α, epochs. Epochs default to the lesson's schedule: at 6 epochs a distilled MLP gains
+    nothing over labels (EXPERIMENTS.md), so a shorter default would teach the wrong lesson."""
     c = st.columns(3)
     with c[0]:
         t = setting(st.number_input, f"{prefix}_T", T, "Temperature T", 0.5, 50.0, step=0.5)
@@ -117,7 +120,7 @@ tolerate T > 8 — run it for two student sizes and compare where the best cell 
     with c[1]:
         seeds = setting(st.number_input, "x_sweep_seeds", 2, "Seeds", 1, 5)
     with c[2]:
-        epochs = setting(st.number_input, "x_sweep_epochs", 6, "Epochs", 1, 50)
+        epochs = setting(st.number_input, "x_sweep_epochs", sweep.SweepConfig.epochs, "Epochs", 1, 50)
     c = st.columns(2)
     with c[0]:
         temps = setting(st.multiselect, "x_sweep_T", [1.0, 2.0, 4.0, 8.0, 16.0], "Temperatures T", TEMPERATURES)
@@ -128,7 +131,8 @@ tolerate T > 8 — run it for two student sizes and compare where the best cell 
     config = make_config(sweep.SweepConfig, **settings) if temps and alphas else None
     if not (temps and alphas):
         st.warning("Pick at least one temperature and one α.")
-    runs = len(settings["seeds"]) * (1 + len(temps) * len([a for a in alphas if a > 0]))
+    # students of one seed that differ only in their loss train as one stacked run where they can
+    runs = len(settings["seeds"]) * grid_runs(student, data, 1 + len(temps) * len([a for a in alphas if a > 0]))
 
     def show(result):
         best = result["best"]
@@ -174,7 +178,7 @@ student trained on the labels of the same transfer set scores ~0% on the class."
     with c[2]:
         T = setting(st.number_input, "x_omit_T", 4.0, "Temperature T", 0.5, 50.0, step=0.5)
     with c[3]:
-        epochs = setting(st.number_input, "x_omit_epochs", 10, "Epochs", 1, 50)
+        epochs = setting(st.number_input, "x_omit_epochs", STUDENT_CONFIG.epochs, "Epochs", 1, 50)
     settings = dict(omitted_class=int(k), student=student, temperature=float(T), epochs=int(epochs))
     config = make_config(omit.OmitConfig, **settings)
 
@@ -215,7 +219,7 @@ student trained on the labels of the same transfer set scores ~0% on the class."
     make = None if config is None else (lambda stop, use_cache: omit.experiment(data, teacher_copy(), config, stop,
                                                                               use_cache))
     run_block("omit", settings, f"{student} without class {data.classes[int(k)]}, T={T:g}, {epochs} epochs — "
-                                "2 training runs", make, show)
+                                f"{grid_runs(student, data, 2)} training run(s)", make, show)
 
 
 # ---------------------------------------------------------------- 3. data efficiency
@@ -232,7 +236,7 @@ of a fraction start from the same weights) and compare the two curves.""")
         fractions = setting(st.multiselect, "x_size_fractions", FRACTIONS, "Fractions of the training set", FRACTIONS,
                             format_func=lambda f: f"{f:.0%}")
     with c[2]:
-        seeds = setting(st.number_input, "x_size_seeds", 1, "Seeds", 1, 5)
+        seeds = setting(st.number_input, "x_size_seeds", len(transfer_size.TransferSizeConfig.seeds), "Seeds", 1, 5)
     T, alpha, epochs = kd_inputs("x_size")
     settings = dict(student=student, fractions=tuple(sorted(fractions)), temperature=T, alpha=alpha,
                     seeds=tuple(range(int(seeds))), epochs=epochs)
@@ -254,7 +258,7 @@ of a fraction start from the same weights) and compare the two curves.""")
     make = None if config is None else (lambda stop, use_cache: transfer_size.experiment(
         data, teacher_copy(), config, stop, use_cache))
     run_block("size", settings, f"{student}, {len(fractions)} fractions × {seeds} seed(s) × 2 students — "
-                                f"{2 * len(fractions) * int(seeds)} training runs", make, show)
+                                f"{len(fractions) * int(seeds) * grid_runs(student, data, 2)} training runs", make, show)
 
 
 # ---------------------------------------------------------------- 4. other distillation targets
@@ -271,7 +275,7 @@ transfer needs a student with a spatial feature map (a CNN).""")
         student = student_picker("x_methods_student", "student-cnn-tiny")
     with c[1]:
         chosen = setting(st.multiselect, "x_methods_methods", list(methods.ALL_METHODS), "Targets", list(OBJECTIVES))
-    T, alpha, epochs = kd_inputs("x_methods")
+    T, alpha, epochs = kd_inputs("x_methods", epochs=methods.MethodsConfig.epochs)
     settings = dict(methods=tuple(chosen), student=student, temperature=T, alpha=alpha, epochs=epochs)
     config = make_config(methods.MethodsConfig, **settings) if chosen else None
     if not chosen:
