@@ -25,7 +25,7 @@ import streamlit as st
 import torch
 
 import lab
-from lab import checkpoints, figures, presets
+from lab import checkpoints, figures, presets, teacher_cache
 from lab import jobs as job_queue
 from lab import runs as run_history
 from lab.data import data_dir
@@ -159,7 +159,8 @@ def settings() -> dict:
 # ---------------------------------------------------------------- lessons (lab.presets)
 
 LESSON_PAGES = {"soft-targets": "app_pages/dark_knowledge.py", "distill": "app_pages/distill.py",
-                "compare": "app_pages/compare.py", "history": "app_pages/history.py", "draw": "app_pages/draw.py"}
+                "compare": "app_pages/compare.py", "history": "app_pages/history.py", "draw": "app_pages/draw.py",
+                "experiments": "app_pages/experiments.py"}
 
 
 def lesson_settings(lesson: presets.Lesson) -> dict[str, str]:
@@ -170,8 +171,24 @@ def lesson_settings(lesson: presets.Lesson) -> dict[str, str]:
 
 
 def lesson_extras(lesson: presets.Lesson) -> dict:
-    """The rest of a lesson's setup: the teacher to train if you train your own."""
-    return {"teacher_arch": lesson.settings["teacher"], "teacher_epochs": lesson.settings["teacher_epochs"]}
+    """The rest of a lesson's setup: the teacher to train if you train your own; a lesson that hides
+    a class (Lesson 3) is the Experiments page's omitted-class experiment, selected and filled in."""
+    s = lesson.settings
+    extras = {"teacher_arch": s["teacher"], "teacher_epochs": s["teacher_epochs"]}
+    if s.get("hidden_class") is not None:
+        extras.update(x_experiment="omit", x_omit_class=int(s["hidden_class"]), x_omit_student=s["student"],
+                      x_omit_T=float(s["temperature"]), x_omit_epochs=int(s["epochs"]))
+    return extras
+
+
+def lesson_teacher_needed(lesson: presets.Lesson) -> bool:
+    """True when a lesson needs its own teacher (Lesson 4: 1 epoch) and the one in use is not it."""
+    s = lesson.settings
+    if s["teacher_epochs"] == presets.DEFAULTS["teacher_epochs"]:
+        return False
+    info = teacher_info()
+    job = next((j for j in st.session_state.get("jobs", []) if info is not None and j.key == info.key), None)
+    return job is None or job.settings.get("epochs") != s["teacher_epochs"] or job.settings.get("arch") != s["teacher"]
 
 
 def load_lesson(key: str) -> None:
@@ -191,6 +208,18 @@ def lesson_banner() -> None:
         guess = st.session_state.get(f"predict_{lesson.key}")
         st.info(f"**{lesson.title}** — {lesson.question}" + (f"  \nYour prediction: **{guess}**" if guess else
                 "  \nAnswer it on the Lessons page before you run."), icon=":material/play_lesson:")
+        if lesson_teacher_needed(lesson):
+            teacher_steps(lesson)
+
+
+def teacher_steps(lesson: presets.Lesson) -> None:
+    """What to click when a lesson needs its own teacher (the Teacher form is filled in)."""
+    s = lesson.settings
+    st.warning(f"**First train this lesson's teacher.** Open the **Teacher** page and press **Train teacher**: "
+               f"architecture {s['teacher']} and **{s['teacher_epochs']} epoch"
+               f"{'s' if s['teacher_epochs'] != 1 else ''}** are already filled in. When it finishes it becomes "
+               "the teacher in use; then open the **Distill** page and press **Train both students**.", icon=":material/school:")
+    st.page_link("app_pages/teacher.py", label="Go to the Teacher page", icon=":material/school:")
 
 
 def instructor_mode() -> bool:
@@ -216,6 +245,57 @@ def history_problem() -> str | None:
     except LabError as e:
         return str(e)
     return None
+
+
+def recorded_runs(store: run_history.RunStore, key: str) -> tuple[list, bool]:
+    """The "Show everyone's runs" toggle (widget `key`) and the recorded runs it selects: this
+    session's by default, every run on the server when switched on. ([], everyone) on failure."""
+    everyone = st.toggle("Show everyone's runs", key=key,
+                         help="Off: only the runs started in this browser session. On: every run on this server "
+                              "(other students' and the command line's too).")
+    try:
+        return store.list_runs(session=None if everyone else st.session_state.session_key), everyone
+    except LabError as e:
+        st.error(str(e))
+        return [], everyone
+
+
+def run_labels(runs: list) -> dict[int, str]:
+    """{run id: "run 7 · distilled · student-mlp · finished · 91.2%"} for pickers."""
+    return {r.id: f"run {r.id} · {r.kind} · {r.arch or '?'} · {r.status}" +
+            (f" · {r.metrics['test_accuracy']:.1%}" if isinstance(r.metrics.get("test_accuracy"), (int, float)) else "")
+            for r in runs}
+
+
+def compare_recorded(runs: list, key: str, labels: dict[int, str] | None = None) -> list:
+    """Pick recorded runs (multiselect `key`) and compare them: one table of their numbers and
+    their learning curves on one chart. Used by the History and the Compare pages. Returns the picked runs."""
+    from lab.compare import comparison_row
+    import pandas as pd
+    labels = labels or run_labels(runs)
+    picked = st.multiselect("Runs to compare", list(labels), format_func=labels.get, key=key,
+                            max_selections=8, placeholder="Pick two or more runs")
+    chosen = [r for r in runs if r.id in picked]
+    if not chosen:
+        return chosen
+    compared = pd.DataFrame([comparison_row(f"run {r.id} · {r.kind} ({r.arch})", r.kind, r.metrics) for r in chosen])
+    compared = compared.drop(columns=["role"])
+    compared["bytes"] = compared["bytes"].map(fmt_bytes)
+    st.dataframe(compared, hide_index=True, width="stretch", key=f"{key}_table", column_config={
+        "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
+        "params": st.column_config.NumberColumn("parameters", format="localized"), "bytes": "size",
+        "macs": st.column_config.NumberColumn("MACs / image", format="compact"),
+        "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.3f"),
+        "agreement": st.column_config.NumberColumn("agreement", format="percent"),
+        "ece": st.column_config.NumberColumn("ECE", format="%.3f")})
+    curves = {f"run {r.id} {r.kind}": [{"step": p.get("step", i), "loss": p.get("loss"),
+                                        "train_accuracy": p.get("train_accuracy"),
+                                        "test_accuracy": p.get("test_accuracy")}
+                                       for i, p in enumerate(r.curves) if isinstance(p, dict)]
+              for r in chosen}
+    if any(curves.values()):
+        st.plotly_chart(figures.training_curves(curves), width="stretch", key=f"{key}_curves")
+    return chosen
 
 
 def checkpoint_root(store: run_history.RunStore | None = None) -> Path:
@@ -297,6 +377,7 @@ class Job:
     owner: str | None = None        # the session's key in the run history
     store: object = None            # the RunStore it is recorded in (None: not recorded)
     queued: job_queue.Job | None = None  # its place in the shared queue
+    cached_s: float | None = None   # a teacher found in the server's cache: seconds it took to load
 
     @property
     def done(self) -> bool:
@@ -397,10 +478,12 @@ def _work(job: Job, make_events, data: lab.Dataset, teacher_for_metrics=None) ->
             if run.status != "finished" or run.model is None:
                 continue
             run.model = run.model.cpu().eval()
-            run.metrics = summarize(run.model, data, run.last.result.metrics,
-                                    teacher=None if teacher is None else teacher.cpu())
+            if run.metrics is None:  # (a cached teacher, or one measured to be cached, already has them)
+                run.metrics = summarize(run.model, data, run.last.result.metrics,
+                                        teacher=None if teacher is None else teacher.cpu())
             run.test_logits = predict_logits(run.model, data.test_images, data.mean, data.std)
-            _save_checkpoint(job, run, data)
+            if run.checkpoint is None:  # (a cached teacher's checkpoint is its cache entry)
+                _save_checkpoint(job, run, data)
         if job.status == "measuring":
             job.status = "finished"
     except torch.OutOfMemoryError:
@@ -514,17 +597,89 @@ def reap_queue() -> None:
 _pending: dict[int, Job] = {}  # app Jobs waiting in the shared queue (until they start or end)
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _cached_teacher(folder: str, mtime: float, dataset_name: str):
+    """(model, card, test logits) of a teacher in the server's cache, loaded once per server
+    process and shared read-only by every session (jobs copy a teacher before moving it)."""
+    found = checkpoints.load(folder)
+    model, card = found
+    data = _load_dataset(dataset_name)
+    return model, card, predict_logits(model, data.test_images, data.mean, data.std)
+
+
+def _from_cache(data: lab.Dataset, arch: str, config) -> tuple | None:
+    """The cached teacher for this configuration (model, card, logits), or None. Never trains."""
+    folder = teacher_cache.cache_folder(data, arch, config)
+    weights = folder / checkpoints.WEIGHTS
+    if not (folder / checkpoints.CARD).is_file() or not weights.is_file():
+        return None
+    try:
+        return _cached_teacher(str(folder), weights.stat().st_mtime, data.name)
+    except (LabError, OSError):
+        return None  # a damaged entry: trained again (and overwritten)
+
+
 def start_teacher_job(arch: str, epochs: int, lr: float, seed: int) -> Job:
+    """Train a teacher — unless this server already trained the same configuration: then the
+    cached one is loaded at once (no queue, no training). Two sessions asking at the same
+    time: the second waits for the first (teacher_cache's lock) and then loads its teacher."""
     ss = st.session_state
     config = replace(TEACHER_CONFIG, epochs=int(epochs), lr=float(lr), seed=int(seed), device=ss.device)
     job = Job(next(_ids), "teacher", ss.dataset, {"arch": arch, **config.as_dict()},
               {"teacher": Run("teacher", arch)}, f"{arch} · {epochs} epoch{'s' if epochs != 1 else ''}")
+    data = dataset(job.dataset_name)
+    began = time.perf_counter()
+    found = _from_cache(data, arch, config)
+    if found is not None:
+        return _start_cached(job, data, teacher_cache.cache_folder(data, arch, config), *found,
+                             seconds=time.perf_counter() - began)
+    run = job.runs["teacher"]
 
     def events(data, stop):
-        for event in train_teacher(data, arch, config, stop):
-            yield "teacher", event
+        with teacher_cache.exclusive(data, arch, config):  # waits while another session trains it
+            began = time.perf_counter()
+            cached = teacher_cache.lookup(data, arch, config)
+            if cached is not None:                          # ... and then loads it
+                logits = predict_logits(cached[0], data.test_images, data.mean, data.std)
+                job.cached_s = time.perf_counter() - began
+                _use_cached(run, *cached, logits, job.cached_s)
+                run.checkpoint = str(teacher_cache.cache_folder(data, arch, config))
+                yield "teacher", run.last
+                return
+            for event in train_teacher(data, arch, config, stop):
+                if event.kind == "finished":  # measure and share it before the lock is released
+                    model = event.result.model.cpu().eval()
+                    run.metrics = summarize(model, data, event.result.metrics)
+                    try:
+                        teacher_cache.store(data, arch, config, model, run.metrics, event.result.history)
+                    except (OSError, LabError) as e:
+                        run.message = f"(Not stored in the server's teacher cache: {e})"
+                yield "teacher", event
 
     return _start(job, events)
+
+
+def _use_cached(run: Run, model, card: dict, logits, seconds: float = 0.0) -> None:
+    run.model, run.test_logits = model, logits
+    run.metrics = dict(card.get("metrics") or {})
+    run.last = teacher_cache.as_event(model, card, seconds, "Loaded from the server's teacher cache.")
+    run.history = [dict(row) for row in run.last.result.history]
+    run.status, run.message = "finished", "reused from the server's teacher cache"
+
+
+def _start_cached(job: Job, data: lab.Dataset, folder: Path, model, card: dict, logits, seconds: float) -> Job:
+    """A teacher this server already trained: finished at once, recorded as reused."""
+    ss = st.session_state
+    job.session_id, job.owner, job.store = _session_id(), ss.get("session_key"), history_store()
+    run = job.runs["teacher"]
+    _use_cached(run, model, card, logits, seconds)
+    job.cached_s = seconds
+    _record_start(job, run, data)
+    run.checkpoint = str(folder)
+    job.status = "finished"
+    _record_finish(job, run)
+    ss.jobs.append(job)
+    return job
 
 
 def start_distill_job(teacher_key: str) -> Job:
@@ -691,7 +846,10 @@ def _draw_job(job: Job) -> None:
             st.toast("Stopping… (takes effect within one step)")
     else:
         elapsed = fmt_seconds(max((r.last.seconds for r in job.runs.values() if r.last is not None), default=0))
-        if job.status == "finished":
+        if job.status == "finished" and job.cached_s is not None:
+            head.success(f"**This teacher was already trained on this server** — loaded in {job.cached_s:.1f} s "
+                         f"instead of training **{job.label}** again.", icon=":material/bolt:")
+        elif job.status == "finished":
             head.success(f"Finished **{job.label}** in {elapsed}.", icon=":material/check_circle:")
         elif job.status == "stopped":
             head.warning(f"**Stopped.** {job.message}", icon=":material/stop_circle:")
@@ -800,10 +958,22 @@ class ExperimentJob:
     session_id: str | None = None
     thread: threading.Thread | None = None
     announced: bool = False
+    owner: str | None = None        # the session's key in the run history
+    store: object = None            # the RunStore it is recorded in (None: not recorded)
+    record_id: int | None = None    # its row in the run history, once it started
 
     @property
     def done(self) -> bool:
         return self.status in ("finished", "stopped", "diverged", "error", "abandoned")
+
+    @property
+    def config(self) -> dict:
+        """What it ran: the experiment, the dataset, the teacher and the settings (its cache key)."""
+        import json
+        try:
+            return json.loads(self.key)
+        except ValueError:
+            return {"experiment": self.name}
 
     def fraction(self) -> float:
         return 0.0 if self.latest is None else min(max(self.latest.fraction, 0.0), 1.0)
@@ -840,6 +1010,7 @@ def _drain_experiment(job: ExperimentJob, make_progress) -> None:
             job.message = "Stopped before it started."
             return
         job.status, job.started = "running", time.monotonic()
+        _record_experiment_start(job)
         for progress in make_progress(lambda: _experiment_should_stop(job)):
             job.latest = progress
             if progress.done:
@@ -855,11 +1026,49 @@ def _drain_experiment(job: ExperimentJob, make_progress) -> None:
         job.status, job.message = "error", str(e)
     except Exception as e:  # a message on the page, never a traceback
         job.status, job.message = "error", f"The experiment failed: {type(e).__name__}: {e}"
+    finally:
+        _record_experiment_finish(job)
+
+
+EXPERIMENT_STATUS = {"finished": "finished", "stopped": "stopped", "abandoned": "stopped"}  # else: failed
+
+
+def _record_experiment(job: ExperimentJob, method: str, *args, **kwargs):
+    """One write to the run history; a history that fails never fails the experiment."""
+    if job.store is None:
+        return None
+    try:
+        return getattr(job.store, method)(*args, **kwargs)
+    except LabError as e:
+        job.message = (job.message + " " if job.message else "") + f"(Not recorded in the history: {e})"
+        return None
+
+
+def _record_experiment_start(job: ExperimentJob) -> None:
+    config = job.config
+    settings = config.get("settings") if isinstance(config.get("settings"), dict) else {}
+    job.record_id = _record_experiment(job, "start_run", job.name, config, dataset=config.get("dataset"),
+                                       arch=settings.get("student"), name=f"{job.name} · {job.label}",
+                                       group_id=f"{job.owner}-exp{job.id}", session=job.owner, owner=job.owner)
+
+
+def _record_experiment_finish(job: ExperimentJob) -> None:
+    """Close its history row: finished (with the result's summary in metrics), stopped or failed."""
+    if job.record_id is None:
+        return
+    from lab.experiments.common import result_summary
+    status = EXPERIMENT_STATUS.get(job.status, "running" if not job.done else "failed")
+    if status == "running":  # ended without saying how (cannot happen: _drain_experiment sets it)
+        status = "failed"
+    _record_experiment(job, "finish_run", job.record_id, status,
+                       metrics=result_summary(job.name, job.result) if status == "finished" else {},
+                       message=job.message or None)
 
 
 def start_experiment(name: str, key: str, label: str, make_progress) -> ExperimentJob:
     """Run `make_progress(stop)` (-> iterator of Progress) in a background thread."""
-    job = ExperimentJob(next(_ids), name, key, label, session_id=_session_id())
+    job = ExperimentJob(next(_ids), name, key, label, session_id=_session_id(),
+                        owner=st.session_state.get("session_key"), store=history_store())
     st.session_state.setdefault("experiment_jobs", []).append(job)
     try:  # the same shared queue as training jobs: experiments train too
         queued = job_queue.shared_queue().submit(lambda _stop: _drain_experiment(job, make_progress),

@@ -29,6 +29,7 @@ FRACTIONS = [0.02, 0.05, 0.1, 0.25, 0.5, 1.0]
 app.page_header("Experiments", "The Distill page shows *that* a distilled student can beat one trained on labels. "
                 "These seven experiments show *why* and *when*: run one, watch it, change a setting, compare.")
 
+app.lesson_banner()
 data = app.dataset()
 teacher = app.need_teacher()
 ss = st.session_state

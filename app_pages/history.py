@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 from lab import checkpoints, export, figures
-from lab.compare import comparison_row
 from lab.errors import LabError
 from lab.runs import STATUSES
 from app_pages import _app as app
@@ -24,14 +23,7 @@ if store is None:
 ss = st.session_state
 mine = ss.session_key
 
-everyone = st.toggle("Show everyone's runs", key="history_everyone",
-                     help="Off: only the runs started in this browser session. On: every run on this server "
-                          "(other students' and the command line's too).")
-try:
-    recorded = store.list_runs(session=None if everyone else mine)
-except LabError as e:
-    st.error(str(e))
-    st.stop()
+recorded, everyone = app.recorded_runs(store, "history_everyone")
 if not recorded:
     st.info("No runs recorded yet" + ("." if everyone else " in this session.") + " Train a teacher or a student "
             "pair: each run appears here with its curves and numbers." + ("" if everyone else
@@ -69,33 +61,11 @@ st.caption(f"{len(runs)} run{'s' if len(runs) != 1 else ''} · click a column he
 
 st.plotly_chart(figures.history_scatter(rows), width="stretch", key="history-scatter")
 
-labels = {r.id: f"run {r.id} · {r.kind} · {r.arch or '?'} · {r.status}" +
-          (f" · {r.metrics['test_accuracy']:.1%}" if isinstance(r.metrics.get("test_accuracy"), (int, float)) else "")
-          for r in runs}
+labels = app.run_labels(runs)
 
 # ---------------------------------------------------------------- compare any recorded runs
 st.subheader("Compare recorded runs")
-picked = st.multiselect("Runs to compare", list(labels), format_func=labels.get, key="history_compare",
-                        max_selections=8, placeholder="Pick two or more runs")
-if picked:
-    chosen = [r for r in runs if r.id in picked]
-    compared = pd.DataFrame([comparison_row(f"run {r.id} · {r.kind} ({r.arch})", r.kind, r.metrics) for r in chosen])
-    compared = compared.drop(columns=["role"])
-    compared["bytes"] = compared["bytes"].map(app.fmt_bytes)
-    st.dataframe(compared, hide_index=True, width="stretch", column_config={
-        "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
-        "params": st.column_config.NumberColumn("parameters", format="localized"), "bytes": "size",
-        "macs": st.column_config.NumberColumn("MACs / image", format="compact"),
-        "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.3f"),
-        "agreement": st.column_config.NumberColumn("agreement", format="percent"),
-        "ece": st.column_config.NumberColumn("ECE", format="%.3f")})
-    curves = {f"run {r.id} {r.kind}": [{"step": p.get("step", i), "loss": p.get("loss"),
-                                        "train_accuracy": p.get("train_accuracy"),
-                                        "test_accuracy": p.get("test_accuracy")}
-                                       for i, p in enumerate(r.curves) if isinstance(p, dict)]
-              for r in chosen}
-    if any(curves.values()):
-        st.plotly_chart(figures.training_curves(curves), width="stretch", key="history-curves")
+app.compare_recorded(runs, "history_compare", labels)
 
 # ---------------------------------------------------------------- download a trained model
 st.subheader("Download a trained model")

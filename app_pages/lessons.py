@@ -12,7 +12,8 @@ app.page_header("Lessons", "Four guided experiments. Load one: the dataset, the 
                 "result stick.", ":material/menu_book:")
 ss = st.session_state
 PAGE_TITLES = {"app_pages/dark_knowledge.py": "Dark knowledge", "app_pages/distill.py": "Distill",
-               "app_pages/compare.py": "Compare", "app_pages/history.py": "History", "app_pages/draw.py": "Draw a digit"}
+               "app_pages/compare.py": "Compare", "app_pages/history.py": "History", "app_pages/draw.py": "Draw a digit",
+               "app_pages/experiments.py": "Experiments"}
 
 
 def share_link(params: dict) -> str:
@@ -38,13 +39,15 @@ if active is not None:
             st.page_link(page, label=f"Go to the {PAGE_TITLES[page]} page", icon=":material/arrow_forward:")
             with st.expander("After the run: what to look at"):
                 st.markdown(active.after)
-        if active.settings.get("teacher_epochs") != 10:
-            st.info(f"This lesson uses a teacher trained for {active.settings['teacher_epochs']} epoch(s): train it "
-                    "on the **Teacher** page first (the settings are filled in).", icon=":material/school:")
+        if app.lesson_teacher_needed(active):
+            app.teacher_steps(active)
         if active.settings.get("hidden_class") is not None:
-            st.warning(f"The app trains on every class for now, so digit {active.settings['hidden_class']} is not "
-                       "hidden from the students yet: read this lesson as a question to discuss.",
-                       icon=":material/construction:")
+            k = active.settings["hidden_class"]
+            st.info(f"This lesson runs on the **Experiments** page, experiment **2 · Omitted class** (already "
+                    f"selected and filled in: digit {k} left out of the students' training set, T = "
+                    f"{active.settings['temperature']:g}, {active.settings['epochs']} epochs). Press **Run** there: "
+                    f"it trains a distilled student and, for contrast, one on labels — neither sees a single {k}.",
+                    icon=":material/science:")
         st.markdown("**Share this lesson** — everyone who opens the link gets the same setup:")
         st.code(share_link(app.share_params()), language=None)
 

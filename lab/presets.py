@@ -6,8 +6,9 @@
     from_query_params(st.query_params)           # -> checked settings (ConfigError if a value is bad)
 
 Settings are plain values so that a page can put them straight into its widgets.
-`page` names the page a lesson opens on: "soft-targets", "distill", "compare" (the app maps
-them to its files). `hidden_class` (Lesson 3) is a class left out of the students' training set.
+`page` names the page a lesson opens on: "soft-targets", "distill", "compare", "experiments"...
+(the app maps them to its files). `hidden_class` (Lesson 3) is a class left out of the students'
+training set: the omitted-class experiment (lab.experiments.omit, `python -m lab omit --class K`).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .models import MODELS, TEACHERS
 
 DEFAULTS = {"dataset": "mnist-sample", "teacher": "teacher-cnn", "student": "student-mlp", "temperature": 4.0,
             "alpha": 0.9, "epochs": 12, "teacher_epochs": 10, "seed": 0, "page": "distill", "hidden_class": None}
-PAGES = ("soft-targets", "distill", "compare", "history", "draw")
+PAGES = ("soft-targets", "distill", "compare", "history", "draw", "experiments")
 MAX_EPOCHS = 50  # a shared classroom server: keep one run short
 
 # Short names in URLs; settings keys in code.
@@ -73,9 +74,10 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in [
             Hinton, Vinyals and Dean ran this experiment on MNIST in 2015.""",
             "On the test images of 3s, what accuracy will the distilled student reach?",
             ["0%, like the hard-label student", "under 50%", "over 50%"],
-            """Open the per-class accuracy and the confusion matrix: where do the 3s go for each student?
-            Raise T: does the distilled student recognise more 3s?""",
-            page="distill", hidden_class=3, temperature=8.0, alpha=1.0),
+            """Look at the per-class accuracy and the confusion matrix: where do the 3s go for each student?
+            Then raise the bias of class 3 (or press Automatic correction): how many 3s does the distilled
+            student get right now? Raise T and run again: does it recognise more 3s?""",
+            page="experiments", hidden_class=3, temperature=8.0, alpha=1.0),
     _lesson("no-help", "Lesson 4: when distillation does not help",
             """Distillation copies the teacher, mistakes included. This teacher is trained for a single epoch,
             so it is clearly weaker than usual, and the students learn mostly from its soft targets.""",

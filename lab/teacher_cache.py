@@ -9,6 +9,10 @@ training it again. The checkpoint is written atomically (checkpoints.save), so a
 mid-training leaves no half-teacher behind: the next request trains it again.
 
 Entries live in <data folder>/teachers/<dataset>-<arch>-<hash>/ (model.safetensors + model.json).
+
+A caller that drives training itself (the app's background jobs, which draw every event) uses
+the pieces instead: `exclusive()` around `lookup()` + training + `store()`, and `as_event()`
+to hand a cached teacher on as the "finished" event of a run that did not need to train.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from . import checkpoints
 from .data import Dataset, data_dir
 from .errors import CheckpointError, LabError
 from .recipes import TEACHER_CONFIG, save_result, train_teacher
-from .train import Event, TrainConfig
+from .train import Event, TrainConfig, TrainResult
 
 CACHE_VERSION = 1  # bump when training changes so that old teachers are not reused
 
@@ -67,6 +71,35 @@ def _exclusive(folder: Path):
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def exclusive(dataset: Dataset, arch: str, config: TrainConfig, root: Path | None = None):
+    """Hold this entry's lock (threads and processes) while checking, training and storing it."""
+    with _exclusive(cache_folder(dataset, arch, config, root)):
+        yield
+
+
+def store(dataset: Dataset, arch: str, config: TrainConfig, model, metrics: dict, history=(),
+          root: Path | None = None, **extra) -> Path:
+    """Write a teacher trained (and measured: `metrics`) elsewhere into the cache; atomic."""
+    folder = cache_folder(dataset, arch, config, root)
+    card = checkpoints.make_card(model, dataset, metrics, status="finished", config=config.as_dict(),
+                                 history=list(history), role="teacher", cache_key=folder.name,
+                                 trained_by_pid=os.getpid(), **extra)
+    checkpoints.save(folder, model.cpu(), card)
+    return folder
+
+
+def as_event(model, card: dict, seconds: float = 0.0, message: str = "") -> Event:
+    """A cached teacher as the "finished" event of a training run (what a job expects at its end)."""
+    metrics = dict(card.get("metrics") or {})
+    history = [row for row in card.get("history") or [] if isinstance(row, dict)]
+    steps = int(metrics.get("steps") or (history[-1].get("step", 0) if history else 0))
+    epochs = int((card.get("config") or {}).get("epochs") or 1)
+    result = TrainResult(model, "finished", metrics, history, message)
+    return Event("finished", epochs, steps, steps, test_accuracy=metrics.get("test_accuracy"), seconds=seconds,
+                 message=message, result=result, images_per_s=metrics.get("images_per_s"))
 
 
 def lookup(dataset: Dataset, arch: str, config: TrainConfig, root: Path | None = None):

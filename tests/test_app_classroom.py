@@ -123,6 +123,33 @@ def test_history_filters_everyone_toggle_and_incomplete_runs(_history):
     assert "Delete…" not in [b.label for b in at.button]  # other sessions' runs are not yours to delete
 
 
+def test_compare_picks_recorded_runs_this_sessions_by_default(_history):
+    from lab.runs import RunStore
+    store = RunStore(_history)
+    other = store.start_run("teacher", {}, dataset="mnist-sample", arch="teacher-cnn", session="someone-else")
+    store.finish_run(other, "finished", metrics={"test_accuracy": 0.97, "params": 390_000})
+    at = _go(_app(), "compare")
+    _ok(at, "Compare without runs")
+    assert any("No students yet" in i.value for i in at.info)  # no pair: the recorded runs are still offered
+    assert "compare_runs" not in [w.key for w in at.multiselect]  # someone else's run is not offered by default
+    assert any("No runs recorded in this session yet" in c.value for c in at.caption)
+    mine = store.start_run("distilled", {}, dataset="mnist-sample", arch="student-mlp",
+                           session=at.session_state["session_key"])
+    store.finish_run(mine, "finished", metrics={"test_accuracy": 0.91, "params": 100_000},
+                     curves=[{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}])
+    at.run()
+    picker = at.multiselect(key="compare_runs")
+    assert [int(o.split()[1]) for o in picker.options] == [mine]  # this session's runs by default
+    at.toggle(key="compare_everyone").set_value(True).run()  # others' on request
+    assert sorted(int(o.split()[1]) for o in at.multiselect(key="compare_runs").options) == sorted([mine, other])
+    at.multiselect(key="compare_runs").set_value([mine, other]).run()
+    _ok(at, "Compare recorded runs")
+    table = at.dataframe[0].value
+    assert sorted(table["test_accuracy"]) == [0.91, 0.97] and len(table) == 2
+    curves = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert any(t["name"].startswith(f"run {mine}") for t in curves["data"])
+
+
 def test_a_lesson_click_loads_its_setup_and_the_url():
     at = _go(_app(), "lessons")
     _ok(at, "Lessons")
@@ -148,6 +175,43 @@ def test_a_lesson_link_opens_the_lesson():
     _ok(at, "lesson link")
     assert at.session_state["lesson"] == "unseen-class"
     assert at.session_state["T"] == 8.0 and at.session_state["alpha"] == 1.0
+
+
+def test_lesson_3_opens_the_omitted_class_experiment():
+    at = _go(_app(), "lessons")
+    at.button(key="load_unseen-class").click().run()
+    _ok(at, "Lesson 3 loaded")
+    infos = _texts(at, "info")
+    assert any("**Experiments** page" in i and "Omitted class" in i for i in infos), infos
+    assert not any("not hidden from the students" in w for w in _texts(at, "warning"))
+    at.radio[0].set_value("over 50%").run()
+    assert any("Experiments" in str(link.proto.label) for link in at.get("page_link"))
+    _go(at, "experiments")
+    _ok(at, "Experiments in lesson 3")
+    assert at.session_state["x_experiment"] == "omit"
+    assert at.get("segmented_control")[0].value == "omit"  # the omitted-class experiment is selected
+    assert at.subheader[0].value == "Omitted class"
+    assert at.selectbox(key="w_x_omit_class").value == 3
+    assert at.number_input(key="w_x_omit_T").value == 8.0
+    assert at.selectbox(key="w_x_omit_student").value == "student-mlp"
+    assert any("Lesson 3" in i.value and "over 50%" in i.value for i in at.info)  # the lesson's question
+
+    linked = _go(_app({"lesson": "unseen-class"}), "experiments")  # a shared lesson link does the same
+    assert linked.get("segmented_control")[0].value == "omit"
+
+
+def test_lesson_4_says_what_to_click_for_its_teacher():
+    at = _go(_app(), "lessons")
+    at.button(key="load_no-help").click().run()
+    _ok(at, "Lesson 4 loaded")
+    steps = [w for w in _texts(at, "warning") if "First train this lesson's teacher" in w]
+    assert steps and "press **Train teacher**" in steps[0] and "1 epoch**" in steps[0]
+    assert "Train both students" in steps[0]
+    _go(at, "teacher")
+    assert at.number_input(key="w_teacher_epochs").value == 1  # the Teacher form is filled in
+    assert at.selectbox(key="w_teacher_arch").value == "teacher-cnn"
+    _go(at, "distill")
+    assert any("First train this lesson's teacher" in w for w in _texts(at, "warning"))
 
 
 def test_instructor_mode_hides_the_advanced_controls():
@@ -282,3 +346,69 @@ def test_a_job_waits_in_the_shared_queue_with_its_position_and_can_be_cancelled(
         release.set()
         for blocker in blockers:
             blocker.wait(10)
+
+
+def _count_teacher_training(monkeypatch) -> list:
+    """Every call of the app's train_teacher (the real one still runs)."""
+    from app_pages import _app as glue
+    calls, real = [], glue.train_teacher
+
+    def counting(*args, **kwargs):
+        calls.append(args[1] if len(args) > 1 else kwargs.get("arch"))
+        yield from real(*args, **kwargs)
+
+    monkeypatch.setattr(glue, "train_teacher", counting)
+    return calls
+
+
+def test_the_same_teacher_is_trained_once_per_server(monkeypatch, tmp_path, _history):
+    from lab.runs import RunStore
+    calls = _count_teacher_training(monkeypatch)
+    first = _app()
+    trained = _train_tiny_teacher(first)
+    assert trained.status == "finished" and trained.cached_s is None and calls == ["student-mlp"]
+    entries = list((tmp_path / "data" / "teachers").glob("mnist-sample-student-mlp-*/model.safetensors"))
+    assert len(entries) == 1  # stored in the cache under LAB_DATA_DIR
+
+    second = _app()  # another student, another session: same dataset, architecture and settings
+    assert second.session_state["session_key"] != first.session_state["session_key"]
+    reused = _train_tiny_teacher(second)
+    _ok(second, "cached teacher")
+    assert calls == ["student-mlp"]  # not trained again
+    assert reused.status == "finished" and reused.cached_s is not None and reused.cached_s < 5
+    assert reused.runs["teacher"].metrics["test_accuracy"] == trained.runs["teacher"].metrics["test_accuracy"]
+    assert any("already trained on this server" in s.value and "loaded in" in s.value for s in second.success)
+    assert second.session_state["teacher_choice"] == reused.key  # it is the teacher in use
+    assert torch_equal(reused.runs["teacher"].test_logits, trained.runs["teacher"].test_logits)
+    runs = {r.session: r for r in RunStore(_history).list_runs()}
+    mine = runs[second.session_state["session_key"]]
+    assert mine.status == "finished" and "teacher cache" in (mine.message or "")
+    assert mine.metrics["test_accuracy"] == trained.runs["teacher"].metrics["test_accuracy"]
+
+    # A different configuration is trained.
+    _go(second, "teacher")
+    second.number_input(key="w_teacher_epochs").set_value(2)
+    next(b for b in second.button if "Train teacher" in b.label).click().run()
+    assert _wait(second, "teacher").cached_s is None and len(calls) == 2
+
+
+def test_two_sessions_asking_at_once_train_the_teacher_once(monkeypatch):
+    calls = _count_teacher_training(monkeypatch)
+    sessions = [_go(_app(), "teacher"), _go(_app(), "teacher")]
+    for at in sessions:  # both press Train before either has finished
+        at.selectbox(key="w_teacher_arch").set_value("student-mlp")
+        at.number_input(key="w_teacher_epochs").set_value(1)
+        next(b for b in at.button if "Train teacher" in b.label).click().run()
+    jobs = [_wait(at, "teacher") for at in sessions]
+    assert [j.status for j in jobs] == ["finished", "finished"], [j.message for j in jobs]
+    assert calls == ["student-mlp"]
+    assert sorted(j.cached_s is None for j in jobs) == [False, True]  # one trained, one loaded it
+    a, b = (j.runs["teacher"].metrics["test_accuracy"] for j in jobs)
+    assert a == b
+    waited = sessions[[j.cached_s is not None for j in jobs].index(True)]
+    assert any("already trained on this server" in s.value for s in waited.success)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+    return a is not None and b is not None and torch.equal(a, b)

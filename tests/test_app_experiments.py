@@ -131,6 +131,23 @@ def test_omitted_class_bias_slider_rescores_without_a_new_job():
     assert at.slider(key="w_x_omit_bias").value == pytest.approx(round(job.result["bias"] * 20) / 20)
     _ok(at, "omit corrected")
 
+    # The experiment is in the run history, like a training run: kind, status, config, result summary.
+    run = job.store.get_run(job.record_id)
+    assert (run.kind, run.status, run.arch, run.dataset) == ("omit", "finished", "student-mlp", "mnist-sample")
+    assert run.session == at.session_state["session_key"]
+    assert run.config["experiment"] == "omit" and run.config["settings"]["epochs"] == 1
+    assert run.config["settings"]["omitted_class"] == k
+    assert run.metrics["per_class_accuracy_before"] == job.result["per_class_accuracy_before"]
+    assert run.metrics["hard_label_class_accuracy"] == job.result["hard_label_class_accuracy"]
+    assert run.metrics["test_accuracy"] == job.result["accuracy_after"]
+    assert "test_logits" not in run.metrics and "confusion_matrix_before" not in run.metrics  # no bulk
+    at.switch_page("app_pages/history.py").run()
+    _ok(at, "History with an experiment")
+    table = at.dataframe[0].value
+    row = table[table["run"] == run.id]
+    assert list(row["kind"]) == ["omit"] and list(row["status"]) == ["finished"]
+    assert list(row["test accuracy"]) == [job.result["accuracy_after"]]
+
 
 def test_stop_ends_an_experiment():
     at = _page("sweep")
@@ -149,6 +166,8 @@ def test_stop_ends_an_experiment():
     at.run()
     assert job.status == "stopped" and job.result is None
     assert any("Stopped" in w.value for w in at.warning)
+    run = job.store.get_run(job.record_id)  # recorded: running, then stopped (no result)
+    assert (run.kind, run.status) == ("sweep", "stopped") and "test_accuracy" not in run.metrics
     assert next(b for b in at.button if b.label.startswith("Run")).disabled is False  # ready to run again
     _ok(at, "after Stop")
 
@@ -190,6 +209,7 @@ def test_an_experiment_that_cannot_run_is_a_message():
     _ok(at, "attention on an MLP")
     assert job.status == "error"
     assert any(job.message in e.value for e in at.error) and "Traceback" not in job.message
+    assert job.store.get_run(job.record_id).status == "failed"
 
 
 def test_ensemble_of_new_members_then_one_student():

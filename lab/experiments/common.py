@@ -198,3 +198,58 @@ def jsonable(value):
 
 def on_device(device: str) -> torch.device:
     return pick_device(device)
+
+
+# ---------------------------------------------------------------- a result in the run history
+
+def _small(value, max_items: int):
+    """A JSON-able value kept in a run-history summary, or None when it is bulk (logits, matrices)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, float, str)):
+        return value if not isinstance(value, str) or len(value) <= 200 else None
+    if isinstance(value, (list, tuple)):
+        if len(value) <= max_items and all(isinstance(v, (int, float, str, bool)) for v in value):
+            return list(value)
+        return None
+    if isinstance(value, dict) and len(value) <= max_items:
+        kept = {k: _small(v, max_items) for k, v in value.items()}
+        kept = {k: v for k, v in kept.items() if v is not None}
+        return kept or None
+    return None
+
+
+def _headline(name: str, result: dict):
+    """The one accuracy that sums an experiment up (the History table's test accuracy column)."""
+    try:
+        if name == "sweep":
+            return result["best"]["mean"]
+        if name == "omit":
+            return result["accuracy_after"]
+        if name == "size":
+            return result["distilled_accuracy"][-1]
+        if name in ("methods", "breaks"):
+            return max(r["test_accuracy"] for r in result["methods"])
+        if name == "calibration":
+            return result["distilled"]["test_accuracy"]
+        if name == "ensemble":
+            return result["student_from_ensemble"]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return None
+
+
+def result_summary(name: str, result: dict | None, max_items: int = 20) -> dict:
+    """The final result of experiment `name`, small enough for a run-history row: its numbers and
+    short lists (per-class accuracies, the sweep's best cell...), without bulk (test logits,
+    confusion matrices, every sweep cell), plus `test_accuracy`: the experiment's headline number
+    (the best sweep cell, the corrected omitted-class student, the ensemble's student...)."""
+    if not result:
+        return {}
+    summary = {k: v for k, v in ((k, _small(v, max_items)) for k, v in result.items()) if v is not None}
+    if name in ("methods", "breaks") and isinstance(result.get("methods"), list):
+        summary["methods"] = {r.get("method", str(i)): r.get("test_accuracy") for i, r in enumerate(result["methods"])}
+    if name == "sweep" and isinstance(result.get("cells"), list):
+        summary["cells"] = len(result["cells"])
+    headline = _headline(name, result)
+    if isinstance(headline, (int, float)):
+        summary["test_accuracy"] = float(headline)
+    return summary
