@@ -26,8 +26,9 @@ TEMPERATURES = [1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 20.0]
 ALPHAS = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
 FRACTIONS = [0.02, 0.05, 0.1, 0.25, 0.5, 1.0]
 
-app.page_header("Experiments", "The Distill page shows *that* a distilled student can beat one trained on labels. "
-                "These seven experiments show *why* and *when*: run one, watch it, change a setting, compare.")
+app.page_header("Experiments", "The Distill page shows <em>that</em> a distilled student can beat one trained on "
+                "labels. These seven experiments show <em>why</em> and <em>when</em>: run one, watch it, change a "
+                "setting, compare.")
 
 app.lesson_banner()
 data = app.dataset()
@@ -110,17 +111,18 @@ def sweep_section() -> None:
 the **same initial weights** on the same batches; only the loss changes. α = 0 is labels only: that column is
 the **hard-label baseline**. Hinton et al. (2015) found very small students prefer T ≈ 2.5–4 while large ones
 tolerate T > 8 — run it for two student sizes and compare where the best cell lands.""")
-    c = st.columns([2, 3, 3, 1, 1])
+    c = st.columns([2, 1, 1])
     with c[0]:
         student = student_picker("x_sweep_student")
     with c[1]:
-        temps = setting(st.multiselect, "x_sweep_T", [1.0, 2.0, 4.0, 8.0, 16.0], "Temperatures T", TEMPERATURES)
-    with c[2]:
-        alphas = setting(st.multiselect, "x_sweep_alpha", [0.0, 0.25, 0.5, 0.75, 0.9, 1.0], "Blends α", ALPHAS)
-    with c[3]:
         seeds = setting(st.number_input, "x_sweep_seeds", 2, "Seeds", 1, 5)
-    with c[4]:
+    with c[2]:
         epochs = setting(st.number_input, "x_sweep_epochs", 6, "Epochs", 1, 50)
+    c = st.columns(2)
+    with c[0]:
+        temps = setting(st.multiselect, "x_sweep_T", [1.0, 2.0, 4.0, 8.0, 16.0], "Temperatures T", TEMPERATURES)
+    with c[1]:
+        alphas = setting(st.multiselect, "x_sweep_alpha", [0.0, 0.25, 0.5, 0.75, 0.9, 1.0], "Blends α", ALPHAS)
     settings = dict(student=student, temperatures=tuple(sorted(temps)), alphas=tuple(sorted(alphas)),
                     seeds=tuple(range(int(seeds))), epochs=int(epochs))
     config = make_config(sweep.SweepConfig, **settings) if temps and alphas else None

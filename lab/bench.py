@@ -227,34 +227,20 @@ def sweep_time(dataset, teacher, device, quick: bool, smoke: bool = False) -> di
 # ---------------------------------------------------------------- the app (when this branch has it)
 
 DARK_KNOWLEDGE_PAGE = "app_pages/dark_knowledge.py"
+SLIDER_SCRIPT = ROOT / "benchmarks" / "app_slider.py"
 
 
 def slider_ms(repeats: int = 5) -> dict:
-    """Server time of one rerun of the dark-knowledge page (through the real entry point, so
-    the sidebar and session glue are included) after a T-slider change, with the shipped teacher."""
-    entry = ROOT / "streamlit_app.py"
-    if not (entry.is_file() and (ROOT / DARK_KNOWLEDGE_PAGE).is_file()):
+    """Server time of one rerun of the dark-knowledge page after a T-slider change, measured with
+    Streamlit's AppTest in a child process (lab/ itself never imports Streamlit)."""
+    if not (SLIDER_SCRIPT.is_file() and (ROOT / DARK_KNOWLEDGE_PAGE).is_file()):
         return {"slider_ms": None, "slider_note": "no app in this checkout"}
-    from streamlit.testing.v1 import AppTest
-    app = AppTest.from_file(str(entry), default_timeout=300)
-    app.run()
-    app.switch_page(DARK_KNOWLEDGE_PAGE).run()  # first run: loads the dataset and the cached teacher
-    sliders = [s for s in app.slider if "temperature" in str(s.label).lower() or str(s.label).strip().startswith("T")]
-    if not sliders or app.exception:
-        return {"slider_ms": None, "slider_note": "no T slider found" +
-                (f" (page raised: {app.exception[0].message})" if app.exception else "")}
-    label, times = sliders[0].label, []
-    for i in range(repeats):
-        slider = next(s for s in app.slider if s.label == label)
-        value = slider.min + (slider.max - slider.min) * (0.2 + 0.15 * i)
-        value = type(slider.value)(value)
-        start = time.perf_counter()
-        slider.set_value(value).run()
-        times.append(1000 * (time.perf_counter() - start))
-        if app.exception:
-            return {"slider_ms": None, "slider_note": f"page raised: {app.exception[0].message}"}
-    return {"slider_ms": statistics.median(times), "slider_ms_max": max(times),
-            "slider_note": f"{DARK_KNOWLEDGE_PAGE} via streamlit_app.py, median of {repeats} reruns"}
+    proc = subprocess.run([sys.executable, str(SLIDER_SCRIPT), str(repeats)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return {"slider_ms": None, "slider_note": f"the AppTest run failed: {proc.stderr.strip()[-300:]}"}
+    return json.loads(lines[-1])
 
 
 def _free_port() -> int:

@@ -12,6 +12,7 @@ from .data import DATASETS, load, load_idx_test_set
 from .device import DEVICES, cap_threads
 from .errors import LabError
 from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
+from .objectives import OBJECTIVES
 from .recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG, distill_pair,
                       save_result, summarize, train_teacher)
 from .train import Event
@@ -82,15 +83,17 @@ def cmd_distill(args) -> int:
     teacher, teacher_card = checkpoints.load(args.teacher)
     dataset = load(teacher_card["dataset"])
     config = _config(STUDENT_CONFIG, args)
-    pairs = distill_pair(dataset, teacher, args.student, args.temperature, args.alpha, config)
+    pairs = distill_pair(dataset, teacher, args.student, args.temperature, args.alpha, config,
+                         method=args.method)
     out = Path(args.out)
     summary = {"teacher": {k: teacher_card["metrics"].get(k) for k in ("test_accuracy", "params", "bytes", "latency_ms")},
-               "temperature": args.temperature, "alpha": args.alpha, "student": args.student, "seed": config.seed}
+               "temperature": args.temperature, "alpha": args.alpha, "student": args.student, "seed": config.seed,
+               "method": args.method}
     store, who = history()
     group = f"distill-{new_session_id()}"
     # One progress bar and one recorded run per student: split the (name, event) stream by name.
     for name in ("hard", "distilled"):
-        extra = {"temperature": args.temperature, "alpha": args.alpha} if name == "distilled" else {}
+        extra = {"temperature": args.temperature, "alpha": args.alpha, "method": args.method} if name == "distilled" else {}
         with store.recording(name, {**config.as_dict(), **extra, "teacher_dir": str(args.teacher)},
                              dataset=dataset.name, arch=args.student, group_id=group, **who) as rec:
             events = rec.watch(event for run, event in _take_while_run(pairs, name))
@@ -101,7 +104,8 @@ def cmd_distill(args) -> int:
                 raise LabError(last.message)
             card = save_result(out / name, last.result, dataset, config, teacher=teacher, role=name,
                                temperature=args.temperature if name == "distilled" else None,
-                               alpha=args.alpha if name == "distilled" else None, teacher_dir=str(args.teacher))
+                               alpha=args.alpha if name == "distilled" else None,
+                               method=args.method if name == "distilled" else None, teacher_dir=str(args.teacher))
             rec.finish(metrics=card["metrics"], checkpoint=str(out / name))
         summary[name] = {k: card["metrics"][k] for k in ("test_accuracy", "params", "bytes", "latency_ms",
                                                          "agreement", "ece", "seconds")}
@@ -156,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student", choices=list(MODELS), default=DEFAULT_STUDENT)
     p.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="weight of the soft targets (0..1)")
+    p.add_argument("--method", choices=[m for m in OBJECTIVES if m != "labels"], default="kd",
+                   help="what the distilled student learns from (default kd: logit distillation; see EXPERIMENTS.md)")
     training_options(p, STUDENT_CONFIG.epochs)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_distill)

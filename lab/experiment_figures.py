@@ -12,6 +12,8 @@ No Streamlit here, so tests read each figure's JSON (`fig.to_dict()`).
 """
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 from .figures import COLORS, _layout
@@ -157,7 +159,10 @@ def gradient_norms(result: dict, temperature: float | None = None, height: int =
             fig.add_trace(go.Scatter(x=result["temperatures"], y=result[variant], mode="lines+markers", name=name,
                                      line=dict(color=VARIANT_COLORS[variant], width=3)))
     if temperature is not None:
-        fig.add_vline(x=temperature, line_dash="dot", line_color=COLORS["accent"], annotation_text=f"T = {temperature:g}")
+        fig.add_vline(x=temperature, line_dash="dot", line_color=COLORS["accent"])
+        # annotations on a log axis take log10 of the position (shapes do not)
+        fig.add_annotation(x=math.log10(temperature), y=1, yref="paper", text=f"T = {temperature:g}", showarrow=False,
+                           xanchor="left", yanchor="top", font=dict(color=COLORS["accent"]))
     fig.update_xaxes(title="temperature T", type="log")
     fig.update_yaxes(title="gradient norm of the soft term", type="log")
     return _layout(fig, height, title="What breaks: the teacher's learning signal as T grows")

@@ -37,6 +37,14 @@ def _layout(fig: go.Figure, height: int = 360, **kwargs) -> go.Figure:
     return fig
 
 
+def _figure(data: list[dict], height: int = 360, **layout) -> go.Figure:
+    """One go.Figure built from plain dicts in a single validation pass: several times faster than
+    add_trace/update_layout, which matters for charts redrawn on every slider move."""
+    base = dict(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT,
+                legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    return go.Figure(dict(data=data, layout={**base, **layout}))
+
+
 def run_color(name: str) -> str:
     for role in ("distilled", "hard", "teacher"):
         if role in name:
@@ -51,16 +59,14 @@ def soft_target_bars(logits: torch.Tensor, classes, temperature: float, log_scal
     """Bars of softmax(z/T) for one image, with the ordinary softmax (T = 1) as a grey reference."""
     logits = torch.as_tensor(logits).float().reshape(-1)
     names = [str(c) for c in classes]
-    fig = go.Figure()
-    if temperature != 1:
-        fig.add_bar(x=names, y=soft_targets(logits, 1.0).tolist(), name="T = 1 (ordinary softmax)",
-                    marker_color=COLORS["reference"])
-    fig.add_bar(x=names, y=soft_targets(logits, temperature).tolist(), name=f"T = {temperature:g}",
-                marker_color=COLORS["teacher"])
-    fig.update_yaxes(title="probability", type="log" if log_scale else "linear",
-                     range=None if log_scale else [0, 1.02])
-    fig.update_xaxes(title="class", type="category")
-    return _layout(fig, height, barmode="group", title=title or f"Soft targets at T = {temperature:g}")
+    data = [] if temperature == 1 else [dict(type="bar", x=names, y=soft_targets(logits, 1.0).tolist(),
+                                             name="T = 1 (ordinary softmax)", marker=dict(color=COLORS["reference"]))]
+    data.append(dict(type="bar", x=names, y=soft_targets(logits, temperature).tolist(), name=f"T = {temperature:g}",
+                     marker=dict(color=COLORS["teacher"])))
+    return _figure(data, height, barmode="group", title=title or f"Soft targets at T = {temperature:g}",
+                   xaxis=dict(title="class", type="category"),
+                   yaxis=dict(title="probability", type="log" if log_scale else "linear",
+                              range=None if log_scale else [0, 1.02]))
 
 
 def logit_bars(logits: torch.Tensor, classes, height: int = 260) -> go.Figure:
@@ -100,9 +106,8 @@ def temperature_sweep_figure(sweep: dict, temperature: float | None = None, heig
         yaxis2=dict(title=dict(text="off the top class"), overlaying="y", side="right", range=[0, 1.05],
                     showgrid=False, tickformat=".0%"),
         shapes=shapes, annotations=annotations)
-    fig = _layout(go.Figure(dict(data=data, layout=layout)), height, title=title)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5))
-    return fig
+    return _figure(data, height, title=title, **layout,
+                   legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5))
 
 
 # ---------------------------------------------------------------- training
@@ -217,22 +222,21 @@ def similarity_heatmap(similarity: torch.Tensor, classes, temperature: float, hi
         for i in range(len(z)):
             z[i][i] = None
     names = [str(c) for c in classes]
-    fig = go.Figure(go.Heatmap(z=z, x=names, y=names, colorscale="Purples", hoverongaps=False,
-                               colorbar=dict(title="mean p"),
-                               hovertemplate="true %{y} → %{x}: %{z:.4f}<extra></extra>"))
-    fig.update_xaxes(title="soft target for class", type="category", side="bottom")
-    fig.update_yaxes(title="true class", type="category", autorange="reversed")
-    return _layout(fig, height, title=f"What the teacher thinks looks alike (T = {temperature:g})")
+    heatmap = dict(type="heatmap", z=z, x=names, y=names, colorscale="Purples", hoverongaps=False,
+                   colorbar=dict(title="mean p"), hovertemplate="true %{y} → %{x}: %{z:.4f}<extra></extra>")
+    return _figure([heatmap], height, title=f"What the teacher thinks looks alike (T = {temperature:g})",
+                   xaxis=dict(title="soft target for class", type="category", side="bottom"),
+                   yaxis=dict(title="true class", type="category", autorange="reversed"))
 
 
 def off_top_by_class(similarity: torch.Tensor, classes, temperature: float, height: int = 300) -> go.Figure:
     """Per true class: how much of the mean soft target sits off the class itself."""
     matrix = torch.as_tensor(similarity).float()
     off = (1 - matrix.diag()).tolist()
-    fig = go.Figure(go.Bar(x=[str(c) for c in classes], y=off, marker_color=COLORS["distilled"]))
-    fig.update_xaxes(type="category", title="true class")
-    fig.update_yaxes(title="mass off the true class", rangemode="tozero")
-    return _layout(fig, height, title=f"Dark knowledge per class (T = {temperature:g})", showlegend=False)
+    bars = dict(type="bar", x=[str(c) for c in classes], y=off, marker=dict(color=COLORS["distilled"]))
+    return _figure([bars], height, title=f"Dark knowledge per class (T = {temperature:g})", showlegend=False,
+                   xaxis=dict(type="category", title="true class"),
+                   yaxis=dict(title="mass off the true class", rangemode="tozero"))
 
 
 # ---------------------------------------------------------------- comparison

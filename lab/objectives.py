@@ -13,6 +13,8 @@ un-augmented transfer set and indexed per batch. Objectives with trainable parts
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,7 +41,9 @@ def soft_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temper
     log_p_s = F.log_softmax(student_logits.float() / temperature, dim=-1)
     log_p_t = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
     reduction = "mean" if variant == "kl-mean" else "batchmean"
-    kl = F.kl_div(log_p_s, log_p_t, reduction=reduction, log_target=True)
+    with warnings.catch_warnings():  # PyTorch warns about "mean" here: that slip is what we demonstrate
+        warnings.simplefilter("ignore", UserWarning)
+        kl = F.kl_div(log_p_s, log_p_t, reduction=reduction, log_target=True)
     return kl if variant == "no-t2" else kl * temperature ** 2
 
 
@@ -243,6 +247,10 @@ def soft_gradient_norms(student_logits: torch.Tensor, teacher_logits: torch.Tens
     """‖∂ soft_term / ∂ z_s‖ (mean over images) for each variant and T: the learning signal the
     teacher sends. With T² ("hinton") it levels off as T grows (→ ‖z_s − z_t‖/K, zero-mean
     logits); without T² it falls like 1/T²; with reduction="mean" it is K times smaller."""
+    if not temperatures:
+        raise ConfigError("Give at least one temperature.")
+    for t in temperatures:
+        check_temperature_alpha(t, 0.0)
     out = {"temperatures": list(temperatures)}
     n = len(student_logits)
     for variant in variants:

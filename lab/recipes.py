@@ -56,16 +56,29 @@ def teacher_train_logits(teacher: torch.nn.Module, dataset: Dataset, device="aut
 def distill_pair(dataset: Dataset, teacher: torch.nn.Module, student: str = DEFAULT_STUDENT,
                  temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA,
                  config: TrainConfig = STUDENT_CONFIG, stop=None,
-                 teacher_logits: torch.Tensor | None = None) -> Iterator[tuple[str, Event]]:
+                 teacher_logits: torch.Tensor | None = None, method: str = "kd") -> Iterator[tuple[str, Event]]:
     """Train the hard-label and the distilled student from one initialization, one after the other.
 
     Yields ("hard", event) then ("distilled", event). If the first run is stopped or diverges,
-    the second does not start.
+    the second does not start. `method` picks what the distilled student learns from, by name
+    (lab.objectives.OBJECTIVES: "kd" = logit KD, "hint", "attention", "pseudo-labels", ...);
+    the others need cached teacher logits, i.e. un-augmented training.
     """
     check_temperature_alpha(temperature, alpha)
     initial = init_model(student, dataset, config.seed)
     objectives = {"hard": HardLabels()}
-    if config.augment:  # augmented inputs differ every epoch: the teacher must see them too
+    if method != "kd":
+        from .errors import ConfigError
+        from .objectives import make_objective
+        if config.augment:
+            raise ConfigError(f"The {method} objective uses the teacher's outputs cached on un-augmented images: "
+                              "train without augmentation (the student default), or use --method kd.")
+        if teacher_logits is None:
+            teacher_logits = teacher_train_logits(teacher, dataset, config.device)
+        probe = copy.deepcopy(initial).to(teacher_logits.device)  # objectives read shapes and device from it
+        objectives["distilled"] = make_objective(method, probe, teacher, dataset, teacher_logits, temperature, alpha,
+                                                 seed=config.seed)
+    elif config.augment:  # augmented inputs differ every epoch: the teacher must see them too
         objectives["distilled"] = SoftTargets(temperature, alpha, teacher=teacher.to(pick_device(config.device)).eval())
     else:
         if teacher_logits is None:

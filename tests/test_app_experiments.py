@@ -55,7 +55,6 @@ def test_every_experiment_renders_without_exception():
         at.run()
         _ok(at, name)
         assert not at.error, (name, [e.value for e in at.error])
-    methods = "\n".join(m.value for m in at.markdown)
     at.session_state["x_experiment"] = "methods"
     at.run()
     methods = "\n".join(m.value for m in at.markdown)
@@ -89,7 +88,7 @@ def test_tiny_sweep_runs_and_its_heatmap_shows_the_grid():
     assert len(heat["layout"]["shapes"]) == 2                    # best cell boxed, baseline column outlined
     assert "labels only" in heat["layout"]["annotations"][0]["text"]
     assert any("Best cell" in m.label for m in at.metric)
-    assert seen_progress or job.latest.total_runs == 3
+    assert seen_progress or job.latest.total_runs == 1  # student-mlp: baseline + 2 cells train as one stacked run
 
     # Leave and come back: the result is there at once, no new job.
     at.switch_page("app_pages/concepts.py").run()
@@ -246,3 +245,12 @@ def test_closing_the_tab_ends_an_experiment(monkeypatch, sample):
     glue._drain_experiment(job, lambda stop: sweep.run(sample, teacher, sweep.SweepConfig(epochs=20), stop))
     assert job.status == "abandoned" and job.result is None
     assert job.latest is None  # the tab was gone before it started: not one training step
+
+
+def test_a_dataset_that_cannot_load_is_a_message():
+    at = AppTest.from_file(str(ENTRY), default_timeout=120)
+    at.query_params["dataset"] = "cifar10"  # LAB_OFFLINE: no files, no download
+    at.run()
+    at.switch_page(PAGE).run()
+    _ok(at, "Experiments on cifar10")
+    assert any("cifar10 is not available" in e.value for e in at.error)

@@ -210,7 +210,7 @@ def _walk_through(server, page):
     _settle(page)
     _no_exception(page, "Experiments")
     _shot(page, "7-experiments")
-    page.get_by_role("button", name=re.compile("Conventions")).click()
+    page.get_by_text("Conventions & what breaks").first.click()
     _settle(page, min_charts=1)
     _no_exception(page, "Experiments: conventions")
     _shot(page, "7-experiments-conventions")

@@ -85,6 +85,7 @@ def test_gradient_norms_show_the_collapse_without_t_squared():
     assert no_t2[-1] < correct[-1] / 100           # falls like 1/T²
     assert abs(kl_mean[0] * 10 - correct[0]) < 1e-4 * correct[0] + 1e-6  # K = 10 times weaker
     assert fig["layout"]["shapes"][0]["x0"] == 4
+    assert fig["layout"]["annotations"][0]["x"] == pytest.approx(0.60206)  # log10(4): on the log axis, not at 10⁴
 
 
 def test_ensemble_bars():

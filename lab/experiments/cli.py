@@ -107,8 +107,8 @@ def cmd_methods(args) -> int:
 def cmd_calibration(args) -> int:
     from . import methods
     teacher, dataset = _teacher(args.teacher)
-    config = methods.MethodsConfig(**{k: v for k, v in dict(
-        student=args.student or "student-mlp", temperature=args.temperature, alpha=args.alpha, seed=args.seed,
+    config = methods.calibration_config(**{k: v for k, v in dict(
+        student=args.student, temperature=args.temperature, alpha=args.alpha, seed=args.seed,
         epochs=args.epochs, device=args.device).items() if v is not None})
     result = _drain(methods.calibration(dataset, teacher, config, use_cache=not args.no_cache), "calibration")
     return _write(args.out, "calibration.json", result)

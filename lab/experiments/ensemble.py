@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..losses import HardLabels, SoftTargets, check_temperature_alpha
 from ..metrics import accuracy
 from ..models import DEFAULT_STUDENT
-from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE
+from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG
 from .common import Progress, Runs, cached, cached_teacher_logits, drive, fresh_student, student_config, test_logits
 
 NAME = "ensemble"
@@ -30,7 +30,7 @@ class EnsembleConfig:
     temperature: float = DEFAULT_TEMPERATURE
     alpha: float = DEFAULT_ALPHA
     seed: int = 0
-    epochs: int = 6
+    epochs: int = STUDENT_CONFIG.epochs  # the lesson's schedule: shorter ones hide distillation's gain
     device: str = "auto"
 
     def __post_init__(self):

@@ -19,12 +19,13 @@ from typing import Iterator
 import torch
 
 from ..data import Dataset
-from ..losses import HardLabels, SoftTargets, check_temperature_alpha
+from ..errors import ConfigError
+from ..losses import check_temperature_alpha
 from ..metrics import accuracy, confusion_matrix, per_class_accuracy, predict_logits
 from ..models import DEFAULT_STUDENT
 from ..recipes import DEFAULT_TEMPERATURE
-from .common import (Progress, Runs, cached, cached_teacher_logits, drive, fresh_student, stratified_subset,
-                     student_config, test_logits)
+from .common import (Progress, Runs, cached, cached_teacher_logits, drive, grid_runs, stratified_subset,
+                     student_config, test_logits, train_grid)
 
 NAME = "omit"
 
@@ -37,18 +38,18 @@ class OmitConfig:
     alpha: float = 1.0            # soft targets only: the labels of the other classes add nothing here
     held_out_fraction: float = 0.1  # of each class's training images, kept aside to choose the bias
     seed: int = 0
-    epochs: int | None = None
+    epochs: int | None = None       # None: the lab's 30-epoch student schedule (one stacked pair, ~7 CPU-s)
     device: str = "auto"
 
     def __post_init__(self):
         check_temperature_alpha(self.temperature, self.alpha)
-        assert 0 < self.held_out_fraction < 1
+        if not 0 < self.held_out_fraction < 1:
+            raise ConfigError(f"The held-out fraction must lie strictly between 0 and 1 (got {self.held_out_fraction}).")
 
 
 def split_transfer_set(dataset: Dataset, omitted_class: int, held_out_fraction: float, seed: int):
     """(transfer indices: no example of `omitted_class` and none held out, held-out indices: all classes)."""
     if not 0 <= omitted_class < dataset.num_classes:
-        from ..errors import ConfigError
         raise ConfigError(f"The class to omit must be between 0 and {dataset.num_classes - 1} "
                           f"(got {omitted_class}).")
     labels = dataset.train_labels.cpu()
@@ -90,7 +91,9 @@ def bias_for_prior(logits: torch.Tensor, cls: int, prior: float) -> float:
 
 def run(dataset: Dataset, teacher: torch.nn.Module, config: OmitConfig = OmitConfig(), stop=None,
         teacher_logits: torch.Tensor | None = None) -> Iterator[Progress]:
-    runs = Runs(NAME, 2)
+    pair = [(config.temperature, 0.0), (config.temperature, config.alpha)]  # labels, distilled
+    total = grid_runs(config.student, dataset, len(pair))
+    runs = Runs(NAME, total)
     k = config.omitted_class
 
     def body():
@@ -101,21 +104,19 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: OmitConfig = OmitCon
         transfer_set = dataset.subset(transfer_index)
         assert not (transfer_set.train_labels == k).any()
         train_config = student_config(config.epochs, config.seed, config.device)
-        soft = SoftTargets(config.temperature, config.alpha,
-                           teacher_logits=train_logits[transfer_index.to(train_logits.device)])
-        distilled = yield from runs.train(f"distilled without class {k}", fresh_student(config.student, dataset, config.seed),
-                                          transfer_set, soft, train_config, stop)
-        hard = yield from runs.train(f"labels without class {k}", fresh_student(config.student, dataset, config.seed),
-                                     transfer_set, HardLabels(), train_config, stop)
+        hard, distilled = yield from train_grid(runs, f"without class {k}", config.student, transfer_set,
+                                                config.seed, pair,
+                                                train_logits[transfer_index.to(train_logits.device)],
+                                                train_config, stop)
         labels = dataset.test_labels.cpu()
-        logits = test_logits(distilled.model, dataset)
-        device = next(distilled.model.parameters()).device
+        logits = test_logits(distilled, dataset)
+        device = next(distilled.parameters()).device
         held_out_images = dataset.to(device).train_images[held_out_index.to(device)]
-        held_out_logits = predict_logits(distilled.model, held_out_images, dataset.mean, dataset.std).cpu()
+        held_out_logits = predict_logits(distilled, held_out_images, dataset.mean, dataset.std).cpu()
         prior = (dataset.train_labels == k).double().mean().item()
         bias = bias_for_prior(held_out_logits, k, prior)
         before, after = apply_bias(logits, labels, k, 0.0), apply_bias(logits, labels, k, bias)
-        hard_per_class = per_class_accuracy(test_logits(hard.model, dataset), labels, dataset.num_classes)
+        hard_per_class = per_class_accuracy(test_logits(hard, dataset), labels, dataset.num_classes)
         return {"class": k, "class_name": dataset.classes[k], "student": config.student,
                 "temperature": config.temperature, "alpha": config.alpha,
                 "transfer_set_size": len(transfer_index), "held_out_size": len(held_out_index),
@@ -130,7 +131,7 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: OmitConfig = OmitCon
                 "test_logits": [[round(v, 4) for v in row] for row in logits.tolist()],
                 "test_labels": labels.tolist()}
 
-    yield from drive(NAME, body(), 2)
+    yield from drive(NAME, body(), total)
 
 
 def experiment(dataset: Dataset, teacher: torch.nn.Module, config: OmitConfig = OmitConfig(), stop=None,

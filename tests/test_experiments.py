@@ -1,0 +1,352 @@
+"""The experiments of issue 5 (lab/experiments), driven through `python -m lab …` on tiny
+settings (1-2 epochs, small grids): the JSON each command writes, and the invariants that make
+each experiment mean what it says — shared initial weights, a transfer set without the omitted
+class, a bias slider that never retrains, hostile input refused with one `error:` line."""
+import json
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from lab.cli import main
+from lab.experiments import common, ensemble, omit, sweep, transfer_size
+from lab.experiments.conventions import translate
+from lab.sweep import StackedModels
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _threads_for_a_shared_machine():
+    """Use the cores other processes leave free, as the CLI does (before the session's teacher
+    trains): on a busy 2-core machine two threads wait on each other and run several times slower."""
+    from lab.device import cap_threads
+    cap_threads()
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_EXPERIMENT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LAB_RUNS_DB", str(tmp_path / "runs.sqlite3"))
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    """Every run an experiment hands to the training engine: its students' initial weights,
+    the labels of its training set, its objective and config."""
+    calls = []
+    real = common.train
+
+    def spy(model, dataset, objective, config, stop=None, **kwargs):
+        members = model.unstack() if isinstance(model, StackedModels) else [model]
+        initial = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in members]
+        calls.append(SimpleNamespace(initial=initial, labels=dataset.train_labels.cpu().clone(),
+                                     objective=objective, config=config))
+        return real(model, dataset, objective, config, stop, **kwargs)
+    monkeypatch.setattr(common, "train", spy)
+    return calls
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def run_cli(capsys, *argv) -> dict:
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def written(out, name, printed):
+    data = json.loads((out / name).read_text())
+    # stdout and the file agree (a large result, such as omit's stored logits, prints only its path)
+    assert data == printed or printed == {"written": str(out / name)}
+    return data
+
+
+# ---------------------------------------------------------------- sweep
+
+def test_sweep_json_and_shared_initial_weights(trained_teacher, tmp_path, capsys, engine):
+    out = tmp_path / "out"
+    printed = run_cli(capsys, "sweep", "--teacher", str(trained_teacher[1]), "--temperatures", "2,8",
+                      "--alphas", "0,0.5,1", "--seeds", "0,1", "--epochs", "1", "--out", str(out))
+    result = written(out, "sweep.json", printed)
+    assert result["temperatures"] == [2, 8] and result["alphas"] == [0, 0.5, 1] and result["seeds"] == [0, 1]
+    hard = result["hard_label_accuracies"]
+    assert len(hard) == 2 and all(0.5 < a <= 1 for a in hard)  # one epoch of an MLP: well above chance
+    assert [(c["temperature"], c["alpha"]) for c in result["cells"]] == [(t, a) for t in (2, 8) for a in (0, 0.5, 1)]
+    for cell in result["cells"]:
+        assert len(cell["accuracies"]) == 2 and all(0 <= a <= 1 for a in cell["accuracies"])
+        if cell["alpha"] == 0:  # labels only: the baseline itself
+            assert cell["accuracies"] == hard
+    # student-mlp stacks: one engine run per seed, baseline + 2 T × 2 α>0 members, all from one init
+    assert [c.config.seed for c in engine] == [0, 1] and [len(c.initial) for c in engine] == [5, 5]
+    for call in engine:
+        assert all(same_weights(call.initial[0], m) for m in call.initial[1:])
+    assert not same_weights(engine[0].initial[0], engine[1].initial[0])  # seeds differ
+
+
+def test_a_cnn_sweep_trains_cell_by_cell_from_the_same_weights(trained_teacher, sample, engine):
+    """BatchNorm students cannot be stacked: separate runs, the same initial weights all the same."""
+    config = sweep.SweepConfig(student="student-cnn-tiny", temperatures=(4.0,), alphas=(0.0, 0.9), seeds=(0,),
+                               epochs=1, device="cpu")
+    small = sample.subset(torch.arange(0, len(sample.train_labels), 8))
+    result = common.finish(sweep.run(small, trained_teacher[0], config)).result
+    assert len(engine) == 2 and all(len(c.initial) == 1 for c in engine)
+    assert same_weights(engine[0].initial[0], engine[1].initial[0])
+    assert [type(c.objective).__name__ for c in engine] == ["HardLabels", "SoftTargets"]
+    assert result["cells"][0]["accuracies"] == result["hard_label_accuracies"]
+
+
+def test_a_sweep_is_cached_by_config_and_a_stopped_one_is_not(trained_teacher, sample, engine):
+    config = sweep.SweepConfig(temperatures=(4.0,), alphas=(0.5,), seeds=(0,), epochs=1, device="cpu")
+    first = common.finish(sweep.experiment(sample, trained_teacher[0], config))
+    assert first.status == "finished" and len(engine) == 1
+    again = common.finish(sweep.experiment(sample, trained_teacher[0], config))
+    assert again.message == "from cache" and again.result == json.loads(json.dumps(common.jsonable(first.result)))
+    assert len(engine) == 1  # nothing retrained
+    stop = threading.Event()
+    last = None
+    for last in sweep.experiment(sample, trained_teacher[0], replace(config, seeds=(1,)), stop=stop):
+        if last.event is not None and last.event.kind == "step":
+            stop.set()  # what the app's Stop button does
+    stopped = last
+    assert stopped.status == "stopped" and stopped.result is None
+    assert len(list(common.cache_dir().glob("*.json"))) == 1  # the stopped run left no entry
+
+
+# ---------------------------------------------------------------- the omitted class
+
+def test_omit_json_and_the_class_never_reaches_training(trained_teacher, tmp_path, capsys, engine):
+    out = tmp_path / "out"
+    printed = run_cli(capsys, "omit", "--teacher", str(trained_teacher[1]), "--class", "3", "--epochs", "2",
+                      "--out", str(out))
+    result = written(out, "omit.json", printed)
+    assert result["class"] == 3
+    before, after = result["per_class_accuracy_before"], result["per_class_accuracy_after"]
+    assert len(before) == len(after) == 10 and all(0 <= a <= 1 for a in before + after)
+    assert result["bias"] >= 0 and after[3] >= before[3]  # raising class 3's logit only adds 3s
+    assert result["hard_label_class_accuracy"] <= 0.05  # labels without a 3 cannot teach a 3
+    assert result["transfer_set_size"] == 9 * (400 - 40) and result["held_out_size"] == 10 * 40
+    assert engine and all(not (call.labels == 3).any() for call in engine)
+    assert all(len(call.labels) == result["transfer_set_size"] for call in engine)
+    # the stored logits re-score to the same figures: the slider needs nothing else
+    rescored = omit.apply_bias(torch.tensor(result["test_logits"]), torch.tensor(result["test_labels"]), 3,
+                               result["bias"])
+    assert rescored["per_class_accuracy"] == pytest.approx(after, abs=0.011)
+
+
+def test_the_transfer_set_split(sample):
+    transfer, held_out = omit.split_transfer_set(sample, 7, 0.1, seed=0)
+    labels = sample.train_labels
+    assert not (labels[transfer] == 7).any() and (labels[held_out] == 7).sum() == 40
+    assert not set(transfer.tolist()) & set(held_out.tolist())
+    assert torch.bincount(labels[held_out], minlength=10).tolist() == [40] * 10
+
+
+def test_a_bias_change_does_not_retrain(sample, monkeypatch):
+    """The slider re-scores stored logits: no forward pass, no training step, no weight change."""
+    student = common.fresh_student("student-mlp", sample, 0)
+    forward_calls = []
+    student.register_forward_hook(lambda *args: forward_calls.append(1))
+    logits = common.test_logits(student, sample)
+    assert len(forward_calls) == 1
+    weights = {k: v.clone() for k, v in student.state_dict().items()}
+    stored = logits.clone()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a bias change must not train")
+    monkeypatch.setattr(common, "train", no_training)
+    labels = sample.test_labels
+    predicted = []
+    for bias in (-2.0, 0.0, 1.5, 3.5, 1000.0):
+        view = omit.apply_bias(logits, labels, 3, bias)
+        predicted.append(sum(row[3] for row in view["confusion_matrix"]))
+        assert view["bias"] == bias and len(view["per_class_accuracy"]) == 10
+    assert predicted == sorted(predicted) and predicted[-1] == len(labels)  # more bias, more 3s; at +1000 all
+    assert omit.apply_bias(logits, labels, 3, 1.5) == omit.apply_bias(logits, labels, 3, 1.5)
+    assert len(forward_calls) == 1 and torch.equal(logits, stored)
+    assert all(torch.equal(v, weights[k]) for k, v in student.state_dict().items())
+
+
+def test_the_automatic_bias_matches_the_prior():
+    torch.manual_seed(0)
+    logits = torch.randn(200, 10)
+    logits[:, 3] -= 3  # a class the model almost never predicts
+    for prior in (0.05, 0.1, 0.3):
+        bias = omit.bias_for_prior(logits, 3, prior)
+        shifted = logits.clone()
+        shifted[:, 3] += bias
+        assert (shifted.argmax(1) == 3).sum().item() == round(prior * 200)
+    assert omit.bias_for_prior(logits, 3, 0.0) == 0.0
+
+
+# ---------------------------------------------------------------- data efficiency
+
+def test_transfer_size_json_stratified_and_equal_steps(trained_teacher, tmp_path, capsys, engine):
+    out = tmp_path / "out"
+    printed = run_cli(capsys, "transfer-size", "--teacher", str(trained_teacher[1]), "--fractions", "0.1,1",
+                      "--seeds", "0", "--epochs", "1", "--out", str(out))
+    result = written(out, "transfer_size.json", printed)
+    assert result["fractions"] == [0.1, 1] and result["train_sizes"] == [400, 4000]
+    for key in ("hard_accuracy", "distilled_accuracy"):
+        assert len(result[key]) == 2 and all(0 <= a <= 1 for a in result[key])
+    assert len(engine) == 2 and all(len(c.initial) == 2 for c in engine)  # one stacked pair per fraction
+    assert all(same_weights(*c.initial) for c in engine)  # hard and distilled start alike
+    assert torch.bincount(engine[0].labels, minlength=10).tolist() == [40] * 10  # stratified
+    steps = [len(c.labels) // c.config.batch_size * c.config.epochs for c in engine]
+    assert steps[1] <= steps[0] < steps[1] + 400 // 128  # the small set is not a shorter run
+    assert [c.objective.alphas.tolist() for c in engine] == [pytest.approx([0.0, 0.9])] * 2
+
+
+def test_epochs_for_gives_the_same_number_of_steps():
+    assert transfer_size.epochs_for(4000, 4000, 30, 128) == 30
+    assert transfer_size.epochs_for(80, 4000, 30, 128) == 31 * 30  # 80 < one batch: one step per epoch
+    assert transfer_size.epochs_for(1000, 4000, 6, 128) * (1000 // 128) >= 6 * (4000 // 128)
+
+
+# ---------------------------------------------------------------- methods, calibration, ensemble
+
+def test_methods_json_each_objective_by_name_through_the_engine(trained_teacher, tmp_path, capsys, engine):
+    out = tmp_path / "out"
+    names = ["labels", "kd", "pseudo-labels", "hint", "kd-no-t2"]
+    printed = run_cli(capsys, "methods", "--teacher", str(trained_teacher[1]), "--student", "student-mlp",
+                      "--methods", ",".join(names), "--epochs", "1", "--out", str(out))
+    result = written(out, "methods.json", printed)
+    assert [row["method"] for row in result["methods"]] == names
+    for row in result["methods"]:
+        assert 0 <= row["test_accuracy"] <= 1 and 0 <= row["ece"] <= 1 and 0 <= row["agreement"] <= 1
+        assert sum(row["reliability"]["count"]) == 1000 and row["explanation"]
+    objectives = [c.objective for c in engine]
+    assert [getattr(o, "name", None) for o in objectives] == names  # chosen by name, one engine
+    assert all(same_weights(engine[0].initial[0], c.initial[0]) for c in engine)
+
+
+def test_calibration_json(trained_teacher, tmp_path, capsys):
+    out = tmp_path / "out"
+    printed = run_cli(capsys, "calibration", "--teacher", str(trained_teacher[1]), "--epochs", "1",
+                      "--out", str(out))
+    result = written(out, "calibration.json", printed)
+    assert result["student"] == "student-mlp"
+    for who in ("teacher", "hard", "distilled"):
+        row = result[who]
+        assert 0 <= row["ece"] <= 1 and 0 < row["mean_confidence"] <= 1
+        assert sum(row["reliability"]["count"]) == 1000
+    assert "agreement" not in result["teacher"] and 0 <= result["distilled"]["agreement"] <= 1
+
+
+def test_ensemble_json(trained_teacher, tmp_path, capsys, engine):
+    second = tmp_path / "second"
+    assert main(["teacher", "--model", "student-mlp", "--epochs", "1", "--seed", "1", "--out", str(second)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "out"
+    printed = run_cli(capsys, "ensemble", "--teachers", f"{trained_teacher[1]},{second}", "--epochs", "1",
+                      "--out", str(out))
+    result = written(out, "ensemble.json", printed)
+    accuracies = result["teacher_accuracies"]
+    assert len(accuracies) == 2 and result["best_teacher"] == accuracies.index(max(accuracies))
+    for key in ("ensemble_accuracy", "student_from_labels", "student_from_best_teacher", "student_from_ensemble"):
+        assert 0 <= result[key] <= 1
+    assert len(engine) == 3 and all(same_weights(engine[0].initial[0], c.initial[0]) for c in engine)
+
+
+def test_ensemble_soft_targets_are_the_mean_of_the_members():
+    torch.manual_seed(0)
+    members = [torch.randn(7, 10) * 3 for _ in range(3)]
+    for T in (1.0, 4.0):
+        mixed = ensemble.ensemble_logits(members, T)
+        expected = torch.stack([torch.softmax(z / T, -1) for z in members]).mean(0)
+        assert torch.allclose(torch.softmax(mixed / T, -1), expected, atol=1e-6)
+
+
+# ---------------------------------------------------------------- convert, gradients
+
+def test_convert_between_conventions(capsys):
+    keras = run_cli(capsys, "convert", "--from", "hinton", "--to", "keras", "--temperature", "4", "--alpha", "0.9")
+    assert keras["alpha"] == pytest.approx(0.1) and keras["temperature"] == 4 and keras["scale"] == 1
+    back = translate({"temperature": 4, "alpha": keras["alpha"]}, "keras", "hinton")
+    assert back["alpha"] == pytest.approx(0.9)
+    tutorial = translate({"temperature": 2, "soft_target_loss_weight": 0.25, "ce_loss_weight": 0.75},
+                         "pytorch-tutorial", "hinton")
+    assert tutorial["alpha"] == pytest.approx(0.25) and tutorial["scale"] == pytest.approx(1)
+    heavy = translate({"temperature": 2, "soft_target_loss_weight": 2, "ce_loss_weight": 1}, "pytorch-tutorial", "hinton")
+    assert heavy["alpha"] == pytest.approx(2 / 3) and heavy["scale"] == pytest.approx(3) and "note" in heavy
+    torchdistill = translate({"temperature": 4, "alpha": 0.9}, "hinton", "torchdistill")
+    assert torchdistill["alpha"] == pytest.approx(0.1) and torchdistill["beta"] == pytest.approx(0.9)
+
+
+def test_gradients_json(trained_teacher, tmp_path, capsys):
+    out = tmp_path / "out"
+    printed = run_cli(capsys, "gradients", "--teacher", str(trained_teacher[1]), "--temperatures", "1,4,16",
+                      "--out", str(out))
+    result = written(out, "gradients.json", printed)
+    assert result["temperatures"] == [1, 4, 16]
+    for i, T in enumerate(result["temperatures"]):
+        assert result["no-t2"][i] == pytest.approx(result["hinton"][i] / T ** 2, rel=1e-4)
+        assert result["kl-mean"][i] == pytest.approx(result["hinton"][i] / 10, rel=1e-4)
+
+
+# ---------------------------------------------------------------- hostile input
+
+def one_error_line(capsys, needle):
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and captured.out == ""
+    lines = [line for line in captured.err.strip().splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and needle in lines[0], captured.err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["sweep", "--temperatures", "0"], "temperature T must be a number above 0"),
+    (["sweep", "--temperatures", "2,-1"], "temperature T must be a number above 0"),
+    (["sweep", "--alphas", "0.5,1.5"], "alpha must lie between 0 and 1"),
+    (["sweep", "--alphas", "-0.1"], "alpha must lie between 0 and 1"),
+    (["sweep", "--seeds", ""], "at least one"),
+    (["sweep", "--temperatures", "4,4"], "must differ"),
+    (["sweep", "--epochs", "0", "--temperatures", "4", "--alphas", "0.5"], "Epochs must be"),
+    (["omit", "--class", "10"], "between 0 and 9"),
+    (["omit", "--class", "-1"], "between 0 and 9"),
+    (["omit", "--temperature", "0"], "temperature T must be a number above 0"),
+    (["omit", "--alpha", "2"], "alpha must lie between 0 and 1"),
+    (["transfer-size", "--fractions", "0,0.5"], "must lie in (0, 1]"),
+    (["transfer-size", "--fractions", "1.5"], "must lie in (0, 1]"),
+    (["transfer-size", "--alpha", "-1"], "alpha must lie between 0 and 1"),
+    (["methods", "--methods", "kd,bogus"], "Unknown method"),
+    (["methods", "--methods", "attention", "--student", "student-mlp"], "no spatial feature map"),
+    (["calibration", "--temperature", "-4"], "temperature T must be a number above 0"),
+    (["gradients", "--temperatures", "0,4"], "temperature T must be a number above 0"),
+])
+def test_hostile_settings(trained_teacher, tmp_path, capsys, argv, needle):
+    out = tmp_path / "out"
+    command, rest = argv[0], argv[1:]
+    assert main([command, "--teacher", str(trained_teacher[1]), *rest, "--out", str(out)]) == 2
+    one_error_line(capsys, needle)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["sweep", "omit", "transfer-size", "methods", "calibration", "gradients"])
+def test_a_missing_teacher_folder(tmp_path, capsys, command):
+    assert main([command, "--teacher", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
+    one_error_line(capsys, "is not a folder")
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["ensemble", "--teachers", "{T}"], "at least two teacher folders"),
+    (["ensemble", "--teachers", "{T},{missing}"], "is not a folder"),
+    (["convert", "--from", "hinton", "--to", "keras", "--temperature", "0", "--alpha", "0.5"], "above 0"),
+    (["convert", "--from", "hinton", "--to", "keras", "--temperature", "4", "--alpha", "1.5"], "between 0 and 1"),
+    (["convert", "--from", "keras", "--to", "hinton", "--temperature", "4"], "needs alpha"),
+])
+def test_hostile_ensemble_and_convert(trained_teacher, tmp_path, capsys, argv, needle):
+    argv = [a.format(T=trained_teacher[1], missing=tmp_path / "missing") for a in argv]
+    if argv[0] == "ensemble":
+        argv += ["--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    one_error_line(capsys, needle)
+
+
+def test_the_real_command_exits_2_with_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "lab", "omit", "--teacher", str(tmp_path / "missing"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("error: ")
