@@ -278,7 +278,8 @@ def startup_seconds(timeout: float = 60) -> dict:
 # ---------------------------------------------------------------- peak memory, in a child process
 
 def rss_child(dataset_name: str, device: str, max_steps: int) -> None:
-    """Child process body: load the dataset, train the default teacher (at most max_steps), evaluate it."""
+    """Child process body: load the dataset, train the default teacher (at most max_steps), evaluate
+    it, then print this process's own peak resident memory in MB."""
     from .metrics import evaluate
     dataset = load(dataset_name)
     last = [0]
@@ -286,19 +287,30 @@ def rss_child(dataset_name: str, device: str, max_steps: int) -> None:
                                stop=lambda: last[0] >= max_steps):
         last[0] = event.step
     evaluate(event.result.model, dataset.to(pick_device(device)))  # the whole test split, as the app does
+    print(_own_peak_mb())
+
+
+def _own_peak_mb() -> float:
+    """Peak RSS of this program since it was exec'ed. Not getrusage's ru_maxrss: on Linux that keeps
+    the high-water mark of the process before exec, i.e. of the forking parent (the bench itself)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def peak_rss_mb(dataset_name: str, device, max_steps: int) -> float:
     code = (f"from lab.bench import rss_child; rss_child({dataset_name!r}, {device.type!r}, {max_steps})")
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (RUSAGE_CHILDREN mixes children)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"peak-memory run on {dataset_name} failed: {proc.stderr.read().decode()[-500:]}")
-    proc.stderr.close()
-    return usage.ru_maxrss / 1024  # Linux reports KiB
+        raise RuntimeError(f"peak-memory run on {dataset_name} failed: {proc.stderr[-500:]}")
+    return float(proc.stdout.strip().splitlines()[-1])
 
 
 # ---------------------------------------------------------------- the whole suite
