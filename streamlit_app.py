@@ -49,7 +49,10 @@ with st.sidebar:
                    "is about. The setting travels in the URL.")
     st.markdown("**Models in use**")
 
-    @st.fragment(run_every=app.POLL_S if app.running_job() else None)
+    active = app.running_job()
+
+    @st.fragment(run_every=None if active is None else app.QUEUED_POLL_S if active.status == "queued"
+                 else app.SIDEBAR_POLL_S)
     def sidebar_status():
         app.touch()  # heartbeat from every page: the job knows this tab is still open
         job = app.running_job()

@@ -39,6 +39,9 @@ from lab.recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEA
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
 POLL_S = 0.4                 # how often a running job's panel refreshes
+QUEUED_POLL_S = 2.0          # a job waiting in the queue changes rarely: with 20 students waiting,
+                             # polling it fast would take the CPU from the job that trains
+SIDEBAR_POLL_S = 1.0         # the sidebar's small progress bar (the page's panel is the live one)
 HEARTBEAT_TIMEOUT_S = 180.0  # no poll for this long: nobody is watching (background tabs poll ~1/min)
 
 # Torch's intra-op pool is shared by every session of this process: leave one core to the
@@ -808,7 +811,8 @@ def job_panel(kind: str, show_result=None) -> None:
     job = latest_job(kind)
     if job is None:
         return
-    every = None if job.done else POLL_S
+    was_queued = job.status == "queued"
+    every = None if job.done else QUEUED_POLL_S if was_queued else POLL_S
 
     @st.fragment(run_every=every)
     def panel():
@@ -816,6 +820,8 @@ def job_panel(kind: str, show_result=None) -> None:
         if job.done and not job.announced:
             job.announced = True
             st.rerun()  # the whole page (and the sidebar) now show the outcome
+        if was_queued and job.status != "queued" and not job.done:
+            st.rerun()  # it started: redraw the panel at the live polling rate
         _draw_job(job)
         if job.done and show_result is not None:
             show_result(job)
@@ -1102,12 +1108,16 @@ def experiment_result(key: str) -> dict | None:
 def experiment_panel(job: ExperimentJob) -> None:
     """Progress (a few times a second), Stop, then the outcome; reruns the page once it ends."""
 
-    @st.fragment(run_every=None if job.done else POLL_S)
+    was_queued = job.status == "queued"
+
+    @st.fragment(run_every=None if job.done else QUEUED_POLL_S if was_queued else POLL_S)
     def panel():
         job.heartbeat = time.monotonic()
         if job.done and not job.announced:
             job.announced = True
             st.rerun()  # the page now shows the result
+        if was_queued and job.status != "queued" and not job.done:
+            st.rerun()  # it started: poll at the live rate
         p = job.latest
         if not job.done:
             cols = st.columns([5, 1])
