@@ -503,8 +503,9 @@ def _work(job: Job, make_events, data: lab.Dataset, teacher_for_metrics=None) ->
             _record_finish(job, run)
 
 
-def _record(job: Job, method: str, *args, **kwargs):
-    """One write to the run history; a history that fails never fails the training."""
+def _record(job: "Job | ExperimentJob", method: str, *args, **kwargs):
+    """One write to the run history (a training or an experiment job); a history that fails never
+    fails the job, it only says so in the job's message."""
     if job.store is None or (method != "start_run" and args[0] is None):
         return None
     try:
@@ -1039,21 +1040,10 @@ def _drain_experiment(job: ExperimentJob, make_progress) -> None:
 EXPERIMENT_STATUS = {"finished": "finished", "stopped": "stopped", "abandoned": "stopped"}  # else: failed
 
 
-def _record_experiment(job: ExperimentJob, method: str, *args, **kwargs):
-    """One write to the run history; a history that fails never fails the experiment."""
-    if job.store is None:
-        return None
-    try:
-        return getattr(job.store, method)(*args, **kwargs)
-    except LabError as e:
-        job.message = (job.message + " " if job.message else "") + f"(Not recorded in the history: {e})"
-        return None
-
-
 def _record_experiment_start(job: ExperimentJob) -> None:
     config = job.config
     settings = config.get("settings") if isinstance(config.get("settings"), dict) else {}
-    job.record_id = _record_experiment(job, "start_run", job.name, config, dataset=config.get("dataset"),
+    job.record_id = _record(job, "start_run", job.name, config, dataset=config.get("dataset"),
                                        arch=settings.get("student"), name=f"{job.name} · {job.label}",
                                        group_id=f"{job.owner}-exp{job.id}", session=job.owner, owner=job.owner)
 
@@ -1066,7 +1056,7 @@ def _record_experiment_finish(job: ExperimentJob) -> None:
     status = EXPERIMENT_STATUS.get(job.status, "running" if not job.done else "failed")
     if status == "running":  # ended without saying how (cannot happen: _drain_experiment sets it)
         status = "failed"
-    _record_experiment(job, "finish_run", job.record_id, status,
+    _record(job, "finish_run", job.record_id, status,
                        metrics=result_summary(job.name, job.result) if status == "finished" else {},
                        message=job.message or None)
 

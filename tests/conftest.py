@@ -4,12 +4,16 @@ import gzip
 import os
 import pickle
 import struct
+import tempfile
 
 import numpy as np
 import pytest
 import torch
 
 os.environ.setdefault("LAB_OFFLINE", "1")
+# Hermetic from the start, for module-scoped fixtures too (servers the tests start): nothing a test
+# trains may land in, or be found in, the user's own data folder (teacher cache, run history).
+os.environ["LAB_DATA_DIR"] = tempfile.mkdtemp(prefix="lab-tests-")
 torch.set_num_threads(2)
 
 

@@ -11,6 +11,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+import helpers
+
 PAGES = {"Concepts": None, "Data": "app_pages/data.py", "Teacher": "app_pages/teacher.py",
          "Dark knowledge": "app_pages/dark_knowledge.py", "Distill": "app_pages/distill.py",
          "Compare": "app_pages/compare.py"}
@@ -18,15 +20,10 @@ ENTRY = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 TINY = "?dataset=mnist-sample&student=student-mlp&T=4&alpha=0.9&epochs=1&seed=0"
 
 
-def _app(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ENTRY), default_timeout=120)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    return at.run()
+_app = helpers.app
 
 
-def _ok(at: AppTest, where: str) -> None:
-    assert not at.exception, f"{where}: {[e.value for e in at.exception]}"
+_ok = helpers.ok
 
 
 def _figures(at: AppTest) -> list[dict]:

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import helpers
+
 ENTRY = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 
 
@@ -23,15 +25,10 @@ def _history(tmp_path, monkeypatch):
     return tmp_path / "runs.sqlite3"
 
 
-def _app(query: dict | None = None) -> AppTest:
-    at = AppTest.from_file(str(ENTRY), default_timeout=120)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    return at.run()
+_app = helpers.app
 
 
-def _ok(at: AppTest, where: str) -> None:
-    assert not at.exception, f"{where}: {[e.value for e in at.exception]}"
+_ok = helpers.ok
 
 
 def _go(at: AppTest, page: str) -> AppTest:

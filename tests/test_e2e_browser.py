@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,26 +19,17 @@ from pathlib import Path
 
 import pytest
 
+from helpers import require_browser
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def _require_browser():
-    problem = None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problem = "the python package `playwright` is not installed (pip install playwright)"
-    if problem is None and not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        problem = f"no Chromium at {CHROMIUM} (apt install chromium, or set LAB_CHROMIUM)"
-    if problem:
-        if IN_CI:
-            pytest.fail(f"End-to-end browser test cannot run in CI: {problem}.")
-        pytest.skip(problem)
+    require_browser("The end-to-end browser test")
 
 
 def _free_port() -> int:
@@ -54,7 +44,8 @@ def server(tmp_path_factory):
     port = _free_port()
     # Its own run history: the runs this test trains never land in the user's.
     env = {**os.environ, "LAB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
-           "LAB_RUNS_DB": str(tmp_path_factory.mktemp("e2e") / "runs.sqlite3")}
+           "LAB_RUNS_DB": str(tmp_path_factory.mktemp("e2e") / "runs.sqlite3"),
+           "LAB_DATA_DIR": str(tmp_path_factory.mktemp("e2e-data"))}  # its own teacher cache too
     log = open(ROOT / "artifacts" / "streamlit-e2e.log", "w") if (ROOT / "artifacts").is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
                              "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -131,7 +122,7 @@ def _choose(page, label: str, option: str):
 def _set_number(page, label: str, value):
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
-    field.press("Enter")
+    field.press("Tab")  # not Enter: Enter inside a form submits it (a second, unintended training run)
 
 
 def test_every_page_train_compare_and_stop_in_a_real_browser(server, browser_page):

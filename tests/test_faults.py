@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,26 +24,17 @@ from pathlib import Path
 
 import pytest
 
+from helpers import require_browser
+
 from conftest import write_mnist_folder
 from load.run_load import ARGS, CHROMIUM, ROOT, Server, cpu_seconds, proc_status
 from lab.runs import RunStore
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 LONG = "?dataset=mnist-sample&student=student-mlp&T=4&alpha=0.9&epochs=40&seed={seed}"
 
 
 def _require_browser():
-    problem = None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        problem = "the python package `playwright` is not installed (pip install playwright)"
-    if problem is None and not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        problem = f"no Chromium at {CHROMIUM} (apt install chromium, or set LAB_CHROMIUM)"
-    if problem:
-        if IN_CI:
-            pytest.fail(f"The fault tests cannot run in CI: {problem}.")
-        pytest.skip(problem)
+    require_browser("The fault tests")
 
 
 def _seed_history(path: Path) -> list[dict]:

@@ -14,7 +14,7 @@ import os
 import pytest
 
 from load.run_load import ROOT, run
-from test_faults import _require_browser
+from helpers import require_browser
 
 SESSIONS = int(os.environ.get("LAB_LOAD_SESSIONS", "3"))
 TIMEOUT_S = float(os.environ.get("LAB_LOAD_TIMEOUT", "150"))
@@ -22,7 +22,7 @@ TIMEOUT_S = float(os.environ.get("LAB_LOAD_TIMEOUT", "150"))
 
 @pytest.mark.load
 def test_concurrent_sessions_each_train_or_wait_visibly():
-    _require_browser()
+    require_browser("The load test")
     report = run(sessions=SESSIONS, epochs=1, timeout=TIMEOUT_S)
     details = report.pop("sessions_detail")
     if (ROOT / "artifacts").is_dir():
