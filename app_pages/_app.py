@@ -54,6 +54,11 @@ _ids = itertools.count(1)
 
 # ---------------------------------------------------------------- settings (URL query params)
 
+# What the Distill page's distilled student may learn from (lab.objectives, by name): logit KD,
+# FitNets hints, attention transfer, the teacher's argmax as labels.
+DISTILL_METHODS = {"kd": "soft targets (logit KD, Hinton 2015)", "hint": "hidden features (FitNets hint)",
+                   "attention": "attention maps (Zagoruyko & Komodakis)",
+                   "pseudo-labels": "the teacher's answers as labels (pseudo-labels)"}
 SETTINGS = {  # key: (default, parse)
     "dataset": ("mnist-sample", lambda v: v if v in lab.DATASETS else None),
     "student": (lab.DEFAULT_STUDENT, lambda v: v if v in STUDENTS else None),
@@ -61,6 +66,7 @@ SETTINGS = {  # key: (default, parse)
     "alpha": (DEFAULT_ALPHA, lambda v: min(max(float(v), 0.0), 1.0)),
     "epochs": (STUDENT_CONFIG.epochs, lambda v: min(max(int(v), 1), 50)),
     "seed": (0, lambda v: min(max(int(v), 0), 10_000)),
+    "method": ("kd", lambda v: v if v in DISTILL_METHODS else None),
 }
 # Other values that outlive page switches (widgets bound to them with `bound()`).
 DEFAULTS = {"device": "auto", "teacher_choice": "pretrained", "teacher_arch": lab.DEFAULT_TEACHER,
@@ -695,12 +701,13 @@ def start_distill_job(teacher_key: str) -> Job:
     teacher = copy.deepcopy(info.model)  # the job's own copy: moving it to a device never touches the shared one
     job = Job(next(_ids), "distill", ss.dataset, {**s, **config.as_dict()},
               {"hard": Run("hard", s["student"]), "distilled": Run("distilled", s["student"])},
-              f"{s['student']} · T={s['T']:g} · α={s['alpha']:g} · {s['epochs']} epochs", teacher_key=teacher_key)
+              f"{s['student']} · T={s['T']:g} · α={s['alpha']:g} · {s['epochs']} epochs"
+              + ("" if s["method"] == "kd" else f" · {s['method']}"), teacher_key=teacher_key)
 
     def events(data, stop):
         logits = teacher_train_logits(teacher, data, config.device)  # once per job: no augmentation
         yield from distill_pair_together(data, teacher, s["student"], float(s["T"]), float(s["alpha"]), config,
-                                         stop, teacher_logits=logits)
+                                         stop, teacher_logits=logits, method=s["method"])
 
     return _start(job, events, teacher_for_metrics=teacher)
 

@@ -3,6 +3,7 @@ and on the teacher's soft targets — with both curves live on one chart."""
 import streamlit as st
 
 from lab.compare import verdict
+from lab.objectives import explain
 from app_pages import _app as app
 
 app.page_header("Distill", "Same student, same starting weights, same batches — one learns from the labels, the "
@@ -30,6 +31,13 @@ if not app.instructor_mode():  # advanced: hidden in instructor mode
     with c[4]:
         app.bound(st.number_input, "seed", "Seed", 0, 10_000,
                   help="initial weights and batch order (both students share it)")
+
+methods = app.DISTILL_METHODS
+app.bound(st.radio, "method", "What the distilled student learns from", list(methods), format_func=methods.get,
+          horizontal=True, help="Logit KD is the lesson's method; the others are explained (with formulas) on the "
+                                "Experiments page, tab 4. T and α apply to logit KD only.")
+if ss.method != "kd":
+    st.caption(f":material/info: {explain(ss.method)}")
 
 running = app.running_job()
 b = st.columns([1, 3])

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -53,6 +52,27 @@ def teacher_train_logits(teacher: torch.nn.Module, dataset: Dataset, device="aut
     return predict_logits(teacher, dataset.to(device).train_images, dataset.mean, dataset.std)
 
 
+def distilled_objective(method: str, initial: torch.nn.Module, teacher: torch.nn.Module, dataset: Dataset,
+                        temperature: float, alpha: float, config: TrainConfig,
+                        teacher_logits: torch.Tensor | None = None):
+    """What the distilled student of a pair learns from, chosen by name (lab.objectives.OBJECTIVES).
+    Logit KD with augmentation asks the live teacher (inputs change every epoch); everything else
+    uses the teacher's logits on the un-augmented training images, computed once."""
+    if method == "kd" and config.augment:
+        return SoftTargets(temperature, alpha, teacher=teacher.to(pick_device(config.device)).eval())
+    if config.augment:
+        from .errors import ConfigError
+        raise ConfigError(f"The {method} objective uses the teacher's outputs cached on un-augmented images: "
+                          "train without augmentation (the student default), or use --method kd.")
+    if teacher_logits is None:
+        teacher_logits = teacher_train_logits(teacher, dataset, config.device)
+    if method == "kd":
+        return SoftTargets(temperature, alpha, teacher_logits=teacher_logits)
+    from .objectives import make_objective
+    probe = copy.deepcopy(initial).to(teacher_logits.device)  # objectives read shapes and device from it
+    return make_objective(method, probe, teacher, dataset, teacher_logits, temperature, alpha, seed=config.seed)
+
+
 def distill_pair(dataset: Dataset, teacher: torch.nn.Module, student: str = DEFAULT_STUDENT,
                  temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA,
                  config: TrainConfig = STUDENT_CONFIG, stop=None,
@@ -66,24 +86,9 @@ def distill_pair(dataset: Dataset, teacher: torch.nn.Module, student: str = DEFA
     """
     check_temperature_alpha(temperature, alpha)
     initial = init_model(student, dataset, config.seed)
-    objectives = {"hard": HardLabels()}
-    if method != "kd":
-        from .errors import ConfigError
-        from .objectives import make_objective
-        if config.augment:
-            raise ConfigError(f"The {method} objective uses the teacher's outputs cached on un-augmented images: "
-                              "train without augmentation (the student default), or use --method kd.")
-        if teacher_logits is None:
-            teacher_logits = teacher_train_logits(teacher, dataset, config.device)
-        probe = copy.deepcopy(initial).to(teacher_logits.device)  # objectives read shapes and device from it
-        objectives["distilled"] = make_objective(method, probe, teacher, dataset, teacher_logits, temperature, alpha,
-                                                 seed=config.seed)
-    elif config.augment:  # augmented inputs differ every epoch: the teacher must see them too
-        objectives["distilled"] = SoftTargets(temperature, alpha, teacher=teacher.to(pick_device(config.device)).eval())
-    else:
-        if teacher_logits is None:
-            teacher_logits = teacher_train_logits(teacher, dataset, config.device)
-        objectives["distilled"] = SoftTargets(temperature, alpha, teacher_logits=teacher_logits)
+    objectives = {"hard": HardLabels(),
+                  "distilled": distilled_objective(method, initial, teacher, dataset, temperature, alpha, config,
+                                                   teacher_logits)}
     for name, objective in objectives.items():
         for event in train(copy.deepcopy(initial), dataset, objective, config, stop):
             yield name, event
@@ -120,7 +125,7 @@ def save_result(folder: Path, result: TrainResult, dataset: Dataset, config: Tra
 def distill_pair_together(dataset: Dataset, teacher: torch.nn.Module, student: str = DEFAULT_STUDENT,
                           temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA,
                           config: TrainConfig = STUDENT_CONFIG, stop=None,
-                          teacher_logits: torch.Tensor | None = None) -> Iterator[tuple[str, Event]]:
+                          teacher_logits: torch.Tensor | None = None, method: str = "kd") -> Iterator[tuple[str, Event]]:
     """Like `distill_pair`, but the two students take turns, one event each: both learning
     curves grow side by side on one chart (what the app shows live). Same initial weights,
     same batches (each run has its own seeded generator), so the results equal `distill_pair`'s.
@@ -128,12 +133,7 @@ def distill_pair_together(dataset: Dataset, teacher: torch.nn.Module, student: s
     """
     check_temperature_alpha(temperature, alpha)
     initial = init_model(student, dataset, config.seed)
-    if config.augment:
-        soft = SoftTargets(temperature, alpha, teacher=teacher.to(pick_device(config.device)).eval())
-    else:
-        if teacher_logits is None:
-            teacher_logits = teacher_train_logits(teacher, dataset, config.device)
-        soft = SoftTargets(temperature, alpha, teacher_logits=teacher_logits)
+    soft = distilled_objective(method, initial, teacher, dataset, temperature, alpha, config, teacher_logits)
     runs = {"hard": train(copy.deepcopy(initial), dataset, HardLabels(), config, stop),
             "distilled": train(copy.deepcopy(initial), dataset, soft, config, stop)}
     while runs:

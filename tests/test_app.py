@@ -224,3 +224,21 @@ def test_closing_the_tab_ends_the_job(monkeypatch, sample):
     thread.join(timeout=30)
     assert not thread.is_alive() and job.status == "abandoned"
     assert job.runs["teacher"].last.step == 0  # stopped before its first step
+
+
+@pytest.mark.parametrize("method", ["pseudo-labels", "hint"])
+def test_distill_page_trains_other_distillation_targets(method):
+    """The Distill page's distilled student can learn from another target, chosen by name (also from the URL)."""
+    at = _app({"epochs": "1", "student": "student-mlp", "method": method})
+    _go(at, "Distill")
+    _ok(at, "Distill")
+    assert at.radio(key="w_method").value == method
+    assert any(m.value.startswith(":material/info:") for m in at.caption)  # the method is explained
+    next(b for b in at.button if "Train both" in b.label).click().run()
+    job = _wait(at, "distill")
+    _ok(at, "Distill")
+    assert job.status == "finished", job.message
+    assert job.settings["method"] == method and method in job.label
+    distilled = job.runs["distilled"].metrics
+    assert 0.3 < distilled["test_accuracy"] <= 1 and distilled["params"] == job.runs["hard"].metrics["params"]
+    assert at.query_params["method"] in (method, [method])  # the link carries it
