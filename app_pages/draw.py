@@ -28,8 +28,11 @@ def read_digit(upload, canvas):
                                     "digit is enough.")
         return digits.from_image_bytes(upload.getvalue())
     pixels = None if canvas is None else canvas.image_data
-    if pixels is None or np.asarray(pixels)[..., 3].max() == 0:
-        return None  # nothing drawn yet
+    strokes = (getattr(canvas, "json_data", None) or {}).get("objects")
+    # Nothing drawn yet: no strokes (the canvas's white background is opaque, so pixels alone
+    # cannot tell "blank" from "drawn"; a blank page must invite, not scold).
+    if pixels is None or not strokes or np.asarray(pixels)[..., 3].max() == 0:
+        return None
     return digits.from_canvas(pixels)
 
 
@@ -53,7 +56,8 @@ else:
             st.error(f"**This image cannot be used.** {e}", icon=":material/image_not_supported:")
         else:
             if digit is None:
-                st.caption("Draw a digit on the canvas (use the bin icon under it to clear), or upload an image.")
+                st.info("Draw a digit in the white box (the bin icon under it clears it), or upload an image: "
+                        "the three models' answers appear here.", icon=":material/draw:")
         if digit is not None:
             c = st.columns([1, 3])
             c[0].image(figures.mosaic(digits.as_batch(digit), 1, pad=0, scale=1), width=112,
