@@ -213,6 +213,19 @@ def _walk_through(server, page):
         _no_exception(page, title)
         if title == "History":
             assert page.locator('[data-testid="stDataFrame"]').count() >= 1  # the runs trained above
+        if title == "Draw a digit":  # draw a "1" with the mouse: three models answer, with soft targets
+            frame = page.locator('iframe[title*="st_canvas"]').first
+            frame.wait_for()
+            box = frame.bounding_box()
+            x, top = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.15
+            page.mouse.move(x, top)
+            page.mouse.down()
+            for k in range(1, 21):
+                page.mouse.move(x + k * 0.4, top + k * box["height"] * 0.035)
+            page.mouse.up()
+            page.get_by_text("what the models see (28×28)").wait_for(timeout=20_000)
+            _settle(page, min_charts=3)
+            assert page.get_by_text(re.compile("^Distilled student")).count() >= 1
         _shot(page, f"{i}-{title.lower().replace(' ', '-')}")
 
     # Every page once more, after all that: still no exception anywhere.
