@@ -37,5 +37,52 @@ def app(query: dict | None = None):
     return at.run()
 
 
+def figures(at) -> list[dict]:
+    """The plotly figures the page drew, as JSON (what the browser receives)."""
+    import json
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
 def ok(at, where: str) -> None:
     assert not at.exception, f"{where}: {[e.value for e in at.exception]}"
+
+
+def one_error_line(capsys, *needles, quiet_stdout: bool = False) -> str:
+    """The CLI's contract for bad input: exactly one `error:` line holding every needle and no
+    traceback (a progress bar drawn before the failure may precede it); with `quiet_stdout`,
+    nothing on stdout either (no half-written result)."""
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err, captured.err
+    if quiet_stdout:
+        assert captured.out == "", captured.out
+    errors = [line for line in captured.err.strip().splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, captured.err
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+def wait_for_job(at, kind: str, timeout: float = 120):
+    """Re-run the page (as the polling fragment would) until this session's latest `kind` job ends."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = [j for j in at.session_state["jobs"] if j.kind == kind]
+        if jobs and jobs[-1].done:
+            at.run()
+            return jobs[-1]
+        assert time.monotonic() < deadline, "the job did not end in time"
+        time.sleep(0.3)
+        at.run()
+
+
+def close_every_tab(monkeypatch) -> None:
+    """Pretend a Streamlit server runs and every browser session in it is gone (tab closed)."""
+    from streamlit.runtime import Runtime
+
+    class GoneRuntime:
+        def is_active_session(self, session_id):
+            return False
+
+    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
+    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: GoneRuntime()))

@@ -3,7 +3,6 @@ charts (read from the plotly JSON); a tiny teacher and a student pair train; Sto
 Compare page compares; errors from training become messages, not tracebacks."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -26,8 +25,7 @@ _app = helpers.app
 _ok = helpers.ok
 
 
-def _figures(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+_figures = helpers.figures
 
 
 def _go(at: AppTest, title: str) -> AppTest:
@@ -38,17 +36,7 @@ def _go(at: AppTest, title: str) -> AppTest:
     return at.run()
 
 
-def _wait(at: AppTest, kind: str, timeout: float = 120) -> object:
-    """Re-run the page (as the polling fragment would) until this session's `kind` job ends."""
-    deadline = time.monotonic() + timeout
-    while True:
-        jobs = [j for j in at.session_state["jobs"] if j.kind == kind]
-        if jobs and jobs[-1].done:
-            at.run()
-            return jobs[-1]
-        assert time.monotonic() < deadline, "the job did not end in time"
-        time.sleep(0.3)
-        at.run()
+_wait = helpers.wait_for_job
 
 
 @pytest.fixture(scope="module")
@@ -199,17 +187,11 @@ def test_a_dataset_that_cannot_load_is_a_message():
 def test_closing_the_tab_ends_the_job(monkeypatch, sample):
     """A job whose browser session is gone stops by itself (no thread training for nobody)."""
     import threading
-    from streamlit.runtime import Runtime
 
     from app_pages import _app as glue
     from lab.recipes import TEACHER_CONFIG, train_teacher
 
-    class GoneRuntime:
-        def is_active_session(self, session_id):
-            return False
-
-    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
-    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: GoneRuntime()))
+    helpers.close_every_tab(monkeypatch)
     from dataclasses import replace
     config = replace(TEACHER_CONFIG, epochs=20, device="cpu")
     job = glue.Job(999, "teacher", "mnist-sample", {}, {"teacher": glue.Run("teacher", "student-mlp")}, "test",

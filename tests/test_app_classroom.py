@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -36,16 +35,7 @@ def _go(at: AppTest, page: str) -> AppTest:
     return at.run()
 
 
-def _wait(at: AppTest, kind: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while True:
-        jobs = [j for j in at.session_state["jobs"] if j.kind == kind]
-        if jobs and jobs[-1].done:
-            at.run()
-            return jobs[-1]
-        assert time.monotonic() < deadline, "the job did not end in time"
-        time.sleep(0.3)
-        at.run()
+_wait = helpers.wait_for_job
 
 
 def _texts(at: AppTest, kind: str) -> list[str]:
@@ -81,7 +71,7 @@ def test_a_training_run_appears_in_history_and_can_be_deleted(_history):
     run = RunStore(_history).list_runs()[0]
     assert run.session == at.session_state["session_key"] and run.config["epochs"] == 1
     assert run.curves and run.metrics["params"] > 0 and Path(run.checkpoint, "model.safetensors").is_file()
-    scatter = json.loads(at.get("plotly_chart")[0].proto.spec)
+    scatter = helpers.figures(at)[0]
     assert scatter["data"][0]["x"] == [run.metrics["params"]]
     assert [b.label for b in at.get("download_button")][:2] == ["Weights (.safetensors)", "Model card (.json)"]
 
@@ -143,7 +133,7 @@ def test_compare_picks_recorded_runs_this_sessions_by_default(_history):
     _ok(at, "Compare recorded runs")
     table = at.dataframe[0].value
     assert sorted(table["test_accuracy"]) == [0.91, 0.97] and len(table) == 2
-    curves = json.loads(at.get("plotly_chart")[0].proto.spec)
+    curves = helpers.figures(at)[0]
     assert any(t["name"].startswith(f"run {mine}") for t in curves["data"])
 
 
@@ -244,7 +234,7 @@ def test_an_uploaded_digit_gets_predictions_and_bad_images_a_message(sample):
     _ok(at, "Draw with an upload")
     assert not at.error
     assert at.metric[0].value == label  # the pretrained teacher reads the digit
-    bars = json.loads(at.get("plotly_chart")[0].proto.spec)
+    bars = helpers.figures(at)[0]
     assert bars["layout"]["title"]["text"] == "soft targets at T = 4"
     assert any("No students yet" in i.value for i in at.info)
     for name, data, needle in (("model.pkl", PICKLE, "not an image"), ("noise.png", RANDOM, "not an image"),

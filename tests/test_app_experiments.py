@@ -4,31 +4,29 @@ slider re-scores without a new job; Stop stops; the convention translator conver
 are messages. Tiny settings (student-mlp, 1 epoch) keep the file well under a minute."""
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-ENTRY = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+import helpers
+
+ENTRY = helpers.ENTRY
 PAGE = "app_pages/experiments.py"
 SECTIONS = ["sweep", "omit", "size", "methods", "calibration", "conventions", "ensemble"]
 
 
 def _page(experiment: str = "sweep") -> AppTest:
-    at = AppTest.from_file(str(ENTRY), default_timeout=120).run()
+    at = helpers.app()
     at.switch_page(PAGE)
     at.session_state["x_experiment"] = experiment
     return at.run()
 
 
-def _ok(at: AppTest, where: str) -> None:
-    assert not at.exception, f"{where}: {[e.value for e in at.exception]}"
+_ok = helpers.ok
 
 
-def _figures(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+_figures = helpers.figures
 
 
 def _run(at: AppTest):
@@ -228,17 +226,11 @@ def test_ensemble_of_new_members_then_one_student():
 
 
 def test_closing_the_tab_ends_an_experiment(monkeypatch, sample):
-    from streamlit.runtime import Runtime
 
     from app_pages import _app as glue
     from lab.experiments import sweep
 
-    class GoneRuntime:
-        def is_active_session(self, session_id):
-            return False
-
-    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
-    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: GoneRuntime()))
+    helpers.close_every_tab(monkeypatch)
     import torch
     teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
     job = glue.ExperimentJob(999, "sweep", "k", "test", session_id="closed-tab")

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from helpers import one_error_line
 from lab.cli import main
 from lab.experiments import common, ensemble, omit, sweep, transfer_size
 from lab.experiments.conventions import translate
@@ -289,13 +290,6 @@ def test_gradients_json(trained_teacher, tmp_path, capsys):
 
 # ---------------------------------------------------------------- hostile input
 
-def one_error_line(capsys, needle):
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err and captured.out == ""
-    lines = [line for line in captured.err.strip().splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1 and needle in lines[0], captured.err
-
-
 @pytest.mark.parametrize("argv,needle", [
     (["sweep", "--temperatures", "0"], "temperature T must be a number above 0"),
     (["sweep", "--temperatures", "2,-1"], "temperature T must be a number above 0"),
@@ -320,14 +314,14 @@ def test_hostile_settings(trained_teacher, tmp_path, capsys, argv, needle):
     out = tmp_path / "out"
     command, rest = argv[0], argv[1:]
     assert main([command, "--teacher", str(trained_teacher[1]), *rest, "--out", str(out)]) == 2
-    one_error_line(capsys, needle)
+    one_error_line(capsys, needle, quiet_stdout=True)
     assert not out.exists()
 
 
 @pytest.mark.parametrize("command", ["sweep", "omit", "transfer-size", "methods", "calibration", "gradients"])
 def test_a_missing_teacher_folder(tmp_path, capsys, command):
     assert main([command, "--teacher", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
-    one_error_line(capsys, "is not a folder")
+    one_error_line(capsys, "is not a folder", quiet_stdout=True)
 
 
 @pytest.mark.parametrize("argv,needle", [
@@ -342,7 +336,7 @@ def test_hostile_ensemble_and_convert(trained_teacher, tmp_path, capsys, argv, n
     if argv[0] == "ensemble":
         argv += ["--out", str(tmp_path / "out")]
     assert main(argv) == 2
-    one_error_line(capsys, needle)
+    one_error_line(capsys, needle, quiet_stdout=True)
 
 
 def test_the_real_command_exits_2_with_one_line(tmp_path):

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from helpers import one_error_line
 from lab.cli import main
 from lab.runs import RunStore
 
@@ -26,17 +27,6 @@ def history(tmp_path, monkeypatch):
     after = {r.id: r.as_dict() for r in store.list_runs()}
     for run in before:  # every earlier run is still there, unchanged
         assert after[run["id"]] == run
-
-
-def one_error_line(capsys, *needles):
-    """Exactly one `error:` line and no traceback (a progress bar drawn before the failure may precede it)."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    errors = [line for line in err.strip().splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, err
-    for needle in needles:
-        assert needle in errors[0], errors[0]
-    return errors[0]
 
 
 @pytest.mark.parametrize("argv,needle", [
