@@ -32,7 +32,7 @@ from lab.data import data_dir
 from lab.device import cap_threads, pick_device
 from lab.errors import LabError
 from lab.metrics import predict_logits
-from lab.models import MODELS, STUDENTS, TEACHERS, count_params
+from lab.models import STUDENTS, TEACHERS, count_params
 from lab.recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG,
                          distill_pair_together, summarize, teacher_train_logits, train_teacher)
 
@@ -428,14 +428,20 @@ def _session_id() -> str | None:
     return ctx.session_id if ctx is not None and Runtime.exists() else None
 
 
-def _nobody_watching(job: Job) -> bool:
-    """True once the browser tab that started the job is gone (closed, reloaded, lost)."""
-    if job.session_id is None:  # no server runtime (AppTest, scripts): the caller owns the job
+def _tab_closed(session_id: str | None) -> bool:
+    """True once the browser session that started a job is gone (closed, reloaded, lost).
+    No session id (AppTest, scripts): no server runtime, the caller owns the job."""
+    if session_id is None:
         return False
     from streamlit.runtime import Runtime
-    if Runtime.exists() and not Runtime.instance().is_active_session(job.session_id):
-        return True
-    return time.monotonic() - job.heartbeat > HEARTBEAT_TIMEOUT_S
+    return Runtime.exists() and not Runtime.instance().is_active_session(session_id)
+
+
+def _nobody_watching(job: Job) -> bool:
+    """The tab is gone, or it has not polled for HEARTBEAT_TIMEOUT_S."""
+    if job.session_id is None:
+        return False
+    return _tab_closed(job.session_id) or time.monotonic() - job.heartbeat > HEARTBEAT_TIMEOUT_S
 
 
 def _should_stop(job: Job) -> bool:
@@ -1006,12 +1012,10 @@ def _experiment_should_stop(job: ExperimentJob) -> bool:
     polls an experiment, and a user reading another page is still there.)"""
     if job.stop.is_set():
         return True
-    if job.session_id is not None:
-        from streamlit.runtime import Runtime
-        if Runtime.exists() and not Runtime.instance().is_active_session(job.session_id):
-            job.status = "abandoned"
-            job.stop.set()
-            return True
+    if _tab_closed(job.session_id):
+        job.status = "abandoned"
+        job.stop.set()
+        return True
     return False
 
 
