@@ -13,6 +13,7 @@ the dataset and a fingerprint of the teacher's weights), so revisiting a page is
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -27,6 +28,7 @@ from ..data import Dataset, data_dir
 from ..device import pick_device
 from ..losses import HardLabels, SoftTargets
 from ..metrics import predict_logits
+from ..models import build
 from ..recipes import STUDENT_CONFIG, init_model, teacher_train_logits
 from ..sweep import GridSoftTargets, StackedModels
 from ..train import Event, TrainConfig, train
@@ -143,8 +145,15 @@ def fresh_student(arch: str, dataset: Dataset, seed: int) -> torch.nn.Module:
 def stackable(arch: str, dataset: Dataset) -> bool:
     """Can students of `arch` train as one vmap stack? Not with BatchNorm (vmap cannot keep
     per-member running statistics): today only student-mlp stacks; CNN students run one by one."""
-    return not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-                   for m in init_model(arch, dataset, 0).modules())
+    return _stackable(arch, tuple(dataset.shape), dataset.num_classes)
+
+
+@functools.lru_cache(maxsize=None)
+def _stackable(arch: str, shape: tuple, num_classes: int) -> bool:
+    # Asked on every Experiments-page rerun (run counts): build the architecture once, not each time.
+    with torch.random.fork_rng(devices=[]):  # leave the global RNG as it was
+        model = build(arch, shape, num_classes)
+    return not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def grid_runs(arch: str, dataset: Dataset, cells: int) -> int:
