@@ -27,7 +27,7 @@ from typing import Callable
 from . import checkpoints
 from .data import Dataset, data_dir
 from .errors import CheckpointError, LabError
-from .recipes import TEACHER_CONFIG, save_result, train_teacher
+from .recipes import TEACHER_CONFIG, summarize, train_teacher
 from .train import Event, TrainConfig, TrainResult
 
 CACHE_VERSION = 1  # bump when training changes so that old teachers are not reused
@@ -81,14 +81,14 @@ def exclusive(dataset: Dataset, arch: str, config: TrainConfig, root: Path | Non
 
 
 def store(dataset: Dataset, arch: str, config: TrainConfig, model, metrics: dict, history=(),
-          root: Path | None = None, **extra) -> Path:
-    """Write a teacher trained (and measured: `metrics`) elsewhere into the cache; atomic."""
+          root: Path | None = None, **extra) -> dict:
+    """Write a finished teacher (measured: `metrics`) into the cache, atomically; returns its card."""
     folder = cache_folder(dataset, arch, config, root)
     card = checkpoints.make_card(model, dataset, metrics, status="finished", config=config.as_dict(),
                                  history=list(history), role="teacher", cache_key=folder.name,
                                  trained_by_pid=os.getpid(), **extra)
     checkpoints.save(folder, model.cpu(), card)
-    return folder
+    return card
 
 
 def as_event(model, card: dict, seconds: float = 0.0, message: str = "") -> Event:
@@ -134,9 +134,10 @@ def cached_teacher(dataset: Dataset, arch: str = "teacher-cnn", config: TrainCon
         if event.kind != "finished":
             raise LabError(f"The teacher was not trained to the end ({event.kind}): {event.message} "
                            "Nothing was cached.")
-        card = save_result(folder, event.result, dataset, config, role="teacher", cache_key=folder.name,
-                           trained_by_pid=os.getpid())
-        model = event.result.model.cpu().eval()
+        model = event.result.model
+        card = store(dataset, arch, config, model, summarize(model, dataset, event.result.metrics),
+                     event.result.history, root)
+        model = model.cpu().eval()
         return model, card, True
 
 
