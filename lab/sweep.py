@@ -10,8 +10,10 @@ overhead (Python, optimizer, host syncs). Stacked, G students share every step:
 The stack's forward returns (G, B, K) logits; the engine and `predict_logits` accept a
 leading model dimension and report accuracies averaged over the members. The objective
 *sums* the members' losses, so each member gets exactly the gradient it would get alone,
-and AdamW (elementwise) updates it exactly as a separate run would: same batches (same
-seed), same init, same result up to float rounding. tests/test_sweep.py checks this.
+and AdamW (elementwise) updates it as a separate run would: same batches (same seed), same
+init. Not bit for bit: batched matmuls round differently, and AdamW's first steps turn that
+rounding in near-zero gradients into full-size steps; tests/test_sweep.py checks the gradients
+exactly and whole runs by what they learn.
 """
 from __future__ import annotations
 
