@@ -47,7 +47,7 @@ with right:
     pairs = confusable_pairs(similarity, data.classes, top=6)
     st.markdown("**The most confusable pairs**")
     st.dataframe(pd.DataFrame([{"pair": p["pair"], "mean soft mass": p["mass"],
-                                f"→": p["a_to_b"], "←": p["b_to_a"]} for p in pairs]),
+                                "→": p["a_to_b"], "←": p["b_to_a"]} for p in pairs]),
                  hide_index=True, width="stretch",
                  column_config={"mean soft mass": st.column_config.ProgressColumn(
                      format="%.4f", min_value=0, max_value=max(p["mass"] for p in pairs) if pairs else 1)})

@@ -1,7 +1,6 @@
 """Data: the chosen dataset — samples per class, class balance, where it came from."""
 import streamlit as st
 
-import lab
 from lab import figures
 from lab.data import data_dir
 from app_pages import _app as app

@@ -2,7 +2,6 @@
 lab/experiments generator run in the background (app.start_experiment); a finished result is
 kept in this session under its settings and teacher, so coming back is instant."""
 import copy
-from dataclasses import replace
 
 import pandas as pd
 import streamlit as st

@@ -38,7 +38,7 @@ from .data import load
 from .device import pick_device, precision_name
 from .losses import HardLabels, SoftTargets
 from .recipes import STUDENT_CONFIG, TEACHER_CONFIG, init_model, teacher_train_logits, train_teacher
-from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, count_params
+from .models import DEFAULT_STUDENT, count_params
 from .train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent

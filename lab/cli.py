@@ -14,7 +14,7 @@ from .errors import LabError
 from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
 from .objectives import OBJECTIVES
 from .recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG, distill_pair,
-                      save_result, summarize, train_teacher)
+                      save_result, train_teacher)
 from .train import Event
 from .bench import add_bench_command
 from .cli_classroom import history, register
@@ -115,7 +115,6 @@ def cmd_distill(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    import torch
     from .metrics import accuracy, predict_logits
 
     model, card = checkpoints.load(args.model)

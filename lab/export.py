@@ -22,7 +22,6 @@ import torch
 
 from . import checkpoints
 from .errors import CheckpointError, ConfigError
-from .models import to_safetensors
 
 FORMATS = ("onnx", "safetensors")
 ONNX_OPSET = 17
