@@ -23,8 +23,8 @@ from ..errors import ConfigError
 from ..losses import check_temperature_alpha
 from ..metrics import accuracy, confusion_matrix, per_class_accuracy, predict_logits
 from ..models import DEFAULT_STUDENT
-from ..recipes import DEFAULT_TEMPERATURE
-from .common import (Progress, Runs, cached, cached_teacher_logits, drive, grid_runs, stratified_subset,
+from ..recipes import DEFAULT_TEMPERATURE, teacher_train_logits
+from .common import (Progress, Runs, cached, drive, grid_runs, stratified_subset,
                      student_config, test_logits, train_grid)
 
 NAME = "omit"
@@ -98,8 +98,8 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: OmitConfig = OmitCon
 
     def body():
         train_logits = teacher_logits
-        if train_logits is None:
-            train_logits, _ = cached_teacher_logits(teacher, dataset, config.device)
+        if train_logits is None:  # (only the training logits: the teacher's test logits are not needed here)
+            train_logits = teacher_train_logits(teacher, dataset, config.device)
         transfer_index, held_out_index = split_transfer_set(dataset, k, config.held_out_fraction, config.seed)
         transfer_set = dataset.subset(transfer_index)
         assert not (transfer_set.train_labels == k).any()

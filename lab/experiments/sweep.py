@@ -24,8 +24,8 @@ from ..errors import ConfigError
 from ..losses import check_temperature_alpha
 from ..metrics import accuracy
 from ..models import DEFAULT_STUDENT
-from ..recipes import STUDENT_CONFIG
-from .common import (Progress, Runs, cached, cached_teacher_logits, drive, grid_runs, student_config, test_logits,
+from ..recipes import STUDENT_CONFIG, teacher_train_logits
+from .common import (Progress, Runs, cached, drive, grid_runs, student_config, test_logits,
                      train_grid)
 
 NAME = "sweep"
@@ -64,8 +64,8 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: SweepConfig = SweepC
 
     def body():
         train_logits = teacher_logits
-        if train_logits is None:
-            train_logits, _ = cached_teacher_logits(teacher, dataset, config.device)
+        if train_logits is None:  # (only the training logits: the teacher's test logits are not needed here)
+            train_logits = teacher_train_logits(teacher, dataset, config.device)
         labels = dataset.test_labels.cpu()
         accuracies: dict[tuple[float, float], list[float]] = {}
         hard = []

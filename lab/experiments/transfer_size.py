@@ -20,8 +20,8 @@ from ..errors import ConfigError
 from ..losses import check_temperature_alpha
 from ..metrics import accuracy
 from ..models import DEFAULT_STUDENT
-from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG
-from .common import (Progress, Runs, cached, cached_teacher_logits, drive, grid_runs, stratified_subset,
+from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, teacher_train_logits
+from .common import (Progress, Runs, cached, drive, grid_runs, stratified_subset,
                      student_config, test_logits, train_grid)
 
 NAME = "transfer-size"
@@ -64,8 +64,8 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: TransferSizeConfig =
 
     def body():
         train_logits = teacher_logits
-        if train_logits is None:
-            train_logits, _ = cached_teacher_logits(teacher, dataset, config.device)
+        if train_logits is None:  # (only the training logits: the teacher's test logits are not needed here)
+            train_logits = teacher_train_logits(teacher, dataset, config.device)
         labels = dataset.test_labels.cpu()
         hard = {f: [] for f in config.fractions}
         distilled = {f: [] for f in config.fractions}
