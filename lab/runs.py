@@ -325,9 +325,18 @@ class RunStore:
 
     def list_runs(self, *, session: str | None = None, owner: str | None = None, dataset: str | None = None,
                   arch: str | None = None, kind: str | None = None, status: str | None = None,
-                  group_id: str | None = None, ids: list[int] | None = None, limit: int | None = None) -> list[Run]:
-        """Runs matching every filter given, newest first."""
+                  group_id: str | None = None, ids: list[int] | None = None, limit: int | None = None,
+                  kinds: tuple[str, ...] | None = None, since: float | None = None,
+                  curves: bool = True) -> list[Run]:
+        """Runs matching every filter given, newest first. `kinds`: any of these kinds; `since`: started
+        at or after this UNIX time; `curves=False` leaves the curves unread (empty), the bulk of a row."""
         where, params = [], []
+        if kinds is not None:
+            where.append(f"kind IN ({', '.join('?' * len(kinds))})" if kinds else "0")
+            params.extend(kinds)
+        if since is not None:
+            where.append("started_at >= ?")
+            params.append(float(since))
         for column, value in (("session", session), ("owner", owner), ("dataset", dataset), ("arch", arch),
                               ("kind", kind), ("status", status), ("group_id", group_id)):
             if value is not None:
@@ -336,7 +345,8 @@ class RunStore:
         if ids is not None:
             where.append(f"id IN ({', '.join('?' * len(ids))})" if ids else "0")
             params.extend(ids)
-        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
+        columns = "*" if curves else ", ".join(_COLUMNS_BUT_CURVES) + ", '[]' AS curves"
+        sql = f"SELECT {columns} FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._connect() as conn:
@@ -344,6 +354,12 @@ class RunStore:
 
     def recording(self, kind: str, config: dict | None = None, **fields) -> "Recorder":
         return Recorder(self, kind, config, fields)
+
+
+# What _run() reads, less the curves (a row's bulk: one point per step).
+_COLUMNS_BUT_CURVES = ("id", "kind", "status", "config", "metrics", "checkpoint", "dataset", "arch", "name",
+                       "group_id", "message", "started_at", "updated_at", "finished_at", "session", "owner",
+                       "host", "pid")
 
 
 def _loads(text, empty):

@@ -1,0 +1,106 @@
+"""Pure plotly builders for the instructor's class view (lab.classroom's data in, `go.Figure` out).
+
+    pairs_figure(pairs)         each pair: gain over labels against T, its 95 % interval, α as colour
+    class_sweep_heatmap(cells)  mean gain per (T, α) cell of the class's own runs, count in each cell
+    gain_spread_figure(pairs)   the class's gains as one strip with a box, zero marked
+    qr_png(url)                 a QR code of a link, as PNG bytes (segno)
+"""
+from __future__ import annotations
+
+import io
+
+import plotly.graph_objects as go
+
+from .classroom import PairPoint
+from .figures import COLORS, _figure
+
+
+def _points(gains: list[float]) -> list[float]:
+    return [100 * g for g in gains]  # accuracy points (0.01 → 1 point)
+
+
+def pairs_figure(pairs: list[PairPoint], height: int = 380) -> go.Figure:
+    """x = T (log), y = gain in points with its paired interval as an error bar, colour = α.
+    A dashed line at 0: above it the distilled student beat its hard-label twin."""
+    hover = [f"{p.who}<br>{p.student} · T={p.temperature:g} · α={p.alpha:g}"
+             + ("" if p.method == "kd" else f" · {p.method}")
+             + f"<br>labels {p.hard_accuracy:.1%} → distilled {p.distilled_accuracy:.1%}"
+             + (f"<br>gain {100 * p.gain:+.1f} pt [{100 * p.low:+.1f}, {100 * p.high:+.1f}]"
+                if p.low is not None else f"<br>gain {100 * p.gain:+.1f} pt (no interval recorded)")
+             for p in pairs]
+    error = dict(type="data", symmetric=False, color="#888", thickness=1,
+                 array=[0 if p.high is None else 100 * (p.high - p.gain) for p in pairs],
+                 arrayminus=[0 if p.low is None else 100 * (p.gain - p.low) for p in pairs])
+    data = [dict(type="scatter", mode="markers", name="a student pair", x=[p.temperature for p in pairs],
+                 y=_points([p.gain for p in pairs]), error_y=error, text=hover, hovertemplate="%{text}<extra></extra>",
+                 marker=dict(size=11, color=[p.alpha for p in pairs], cmin=0, cmax=1, colorscale="Viridis",
+                             line=dict(width=1, color="white"),
+                             colorbar=dict(title="α", tickvals=[0, 0.25, 0.5, 0.75, 1], len=0.8)))]
+    return _figure(data, height, showlegend=False,
+                   title="Each pair: gain of the distilled student over its labels-only twin (95 % interval)",
+                   xaxis=dict(title="temperature T", type="log", tickvals=[0.5, 1, 2, 4, 8, 16],
+                              ticktext=["0.5", "1", "2", "4", "8", "16"]),
+                   yaxis=dict(title="gain (accuracy points)", zeroline=True, zerolinecolor="#888",
+                              zerolinewidth=1, ticksuffix=" pt"),
+                   shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=0, y1=0,
+                                line=dict(color="#888", dash="dash", width=1))])
+
+
+def class_sweep_heatmap(cells: list[dict], height: int = 400) -> go.Figure:
+    """Rows T, columns α; colour = the cell's mean gain in points (diverging around 0, symmetric so
+    a loss and a gain of the same size read the same), text = mean and how many pairs; empty cells blank."""
+    temperatures = sorted({c["temperature"] for c in cells})
+    alphas = sorted({c["alpha"] for c in cells})
+    by_cell = {(c["temperature"], c["alpha"]): c for c in cells}
+    z, text = [], []
+    for t in temperatures:
+        row_z, row_text = [], []
+        for a in alphas:
+            c = by_cell[(t, a)]
+            gain = None if c["mean_gain"] is None else 100 * c["mean_gain"]
+            row_z.append(gain)
+            row_text.append("" if gain is None else f"{gain:+.1f}<br>n={c['count']}")
+        z.append(row_z)
+        text.append(row_text)
+    extent = max([abs(v) for row in z for v in row if v is not None] + [0.5])
+    counts = [[by_cell[(t, a)]["count"] for a in alphas] for t in temperatures]
+    data = [dict(type="heatmap", z=z, x=[f"α={a:g}" for a in alphas], y=[f"T={t:g}" for t in temperatures],
+                 text=text, texttemplate="%{text}", customdata=counts, colorscale="RdBu", zmid=0,
+                 zmin=-extent, zmax=extent, xgap=2, ygap=2, hoverongaps=False,
+                 colorbar=dict(title=dict(text="mean gain"), ticksuffix=" pt", nticks=5),
+                 hovertemplate="%{y} %{x}<br>mean gain %{z:+.2f} pt over %{customdata} pair(s)<extra></extra>")]
+    n = sum(sum(row) for row in counts)
+    filled = sum(v > 0 for row in counts for v in row)
+    return _figure(data, height, title=f"Class sweep: {n} pair{'s' if n != 1 else ''} in {filled} of "
+                                       f"{len(cells)} cells (each run in its nearest cell)",
+                   xaxis=dict(title="α (weight of the soft targets)", side="bottom"),
+                   yaxis=dict(title="temperature T", autorange="reversed"))
+
+
+def gain_spread_figure(pairs: list[PairPoint], height: int = 240) -> go.Figure:
+    """Every pair's gain as a dot on one line, with the box of the class's quartiles; 0 dashed."""
+    gains = _points([p.gain for p in pairs])
+    colors = [COLORS["distilled"] if p.beyond_noise and p.gain > 0 else COLORS["hard"] if p.beyond_noise
+              else COLORS["reference"] for p in pairs]
+    # The box (quartiles) and the dots (one per pair, spread vertically by a fixed jitter so
+    # equal gains stay visible; a box's own points cannot take a colour each).
+    jitter = [0.3 * (((i * 0.618034) % 1.0) - 0.5) for i in range(len(gains))]
+    data = [dict(type="box", x=gains, y=[0.0] * len(gains), orientation="h", name="class", boxpoints=False,
+                 line=dict(color="#555"), fillcolor="rgba(0,0,0,0.04)", hoverinfo="skip"),
+            dict(type="scatter", mode="markers", name="pairs", x=gains, y=jitter, marker=dict(color=colors, size=9),
+                 text=[p.who for p in pairs], hovertemplate="%{text}: %{x:+.1f} pt<extra></extra>")]
+    return _figure(data, height, showlegend=False,
+                   title="Spread of the class's gains (green/red: beyond that pair's noise; grey: within it)",
+                   xaxis=dict(title="gain (accuracy points)", ticksuffix=" pt", zeroline=False),
+                   yaxis=dict(showticklabels=False, range=[-0.5, 0.5]),
+                   shapes=[dict(type="line", yref="paper", y0=0, y1=1, x0=0, x1=0,
+                                line=dict(color="#888", dash="dash", width=1))])
+
+
+def qr_png(url: str, scale: int = 10) -> bytes:
+    """The link as a QR code, PNG bytes: black on white, the 4-module quiet zone kept (phones need it),
+    error correction M (a projector's glare or a smudge still scans)."""
+    import segno  # a maintained pure-Python QR library (requirements.txt); writes PNG without Pillow
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="png", scale=scale, border=4)
+    return buffer.getvalue()
