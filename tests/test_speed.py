@@ -1,0 +1,119 @@
+"""lab.speed and the verdict's speed claim: the structure of a fair measurement (interleaved,
+every model the same number of samples), never its timings (those go in benchmarks/suite.py)."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lab.compare import comparison_row, verdict
+from lab.models import build
+from lab.speed import SpeedMeasurement, measure_speed
+from lab.stats import paired_difference
+
+
+LOG = []  # module-level: measure_speed deep-copies the models, and the copies must log here too
+
+
+class Logged(nn.Module):
+    """A model that writes (its name, batch size) to LOG on every forward call."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name, self.linear = name, nn.Linear(4, 3)
+
+    def forward(self, x):
+        LOG.append((self.name, len(x)))
+        return self.linear(x.flatten(1))
+
+
+def test_models_are_measured_round_robin_the_same_number_of_times():
+    LOG.clear()
+    models = {n: Logged(n) for n in ("teacher", "hard", "distilled")}
+    calls = {1: 3, 8: 2}
+    speed = measure_speed(models, (1, 2, 2), repeats=4, batches=(1, 8), calls_per_sample=calls)
+    warmup, timed = LOG[:6], LOG[6:]
+    assert sorted(warmup) == sorted([(n, b) for n in models for b in (1, 8)])  # one warm-up call each
+    samples = []  # read the calls back as samples: a sample is `calls[b]` identical calls in a row
+    while timed:
+        name, b = timed[0]
+        assert timed[:calls[b]] == [(name, b)] * calls[b]
+        samples.append((b, name))
+        timed = timed[calls[b]:]
+    # Every model: 4 samples at each batch size. Interleaved: per round, one sample of every
+    # model at batch 1, then at batch 8; the first model of a round rotates.
+    assert len(samples) == 4 * 2 * 3
+    for n in models:
+        assert samples.count((1, n)) == 4 and samples.count((8, n)) == 4
+    firsts = []
+    for r in range(4):
+        chunk = samples[r * 6:(r + 1) * 6]
+        assert [b for b, _ in chunk] == [1, 1, 1, 8, 8, 8]
+        assert sorted(n for _, n in chunk[:3]) == sorted(models) == sorted(n for _, n in chunk[3:])
+        firsts.append(chunk[0][1])
+    assert firsts == ["teacher", "hard", "distilled", "teacher"]
+    assert speed.order == samples  # what it says it measured is what it ran
+    assert speed.repeats == 4 and set(speed.latency_ms) == set(models) == set(speed.throughput)
+
+
+def test_originals_are_left_alone():
+    model = build("student-mlp", (1, 28, 28), 10).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    measure_speed({"s": model}, (1, 28, 28), repeats=2)
+    assert model.training and all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="at least one model"):
+        measure_speed({}, (1, 28, 28))
+
+
+def test_the_verdict_ratio_is_the_measurements_ratio():
+    shape = (1, 28, 28)
+    # Small models keep the test fast (convolutions at batch 256 take a loaded 2-core machine a
+    # good part of a second): what is checked is where the verdict's number comes from.
+    wide = nn.Sequential(nn.Flatten(), nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 10))
+    speed = measure_speed({"teacher": wide, "distilled": build("student-mlp", shape, 10)}, shape, repeats=3)
+    ratio = speed.speedup("teacher", "distilled")
+    assert ratio == pytest.approx(speed.latency_ms["teacher"] / speed.latency_ms["distilled"])
+    # The cards' stored latencies say 475×: the verdict must use the live measurement instead.
+    teacher = {"test_accuracy": 0.99, "params": 390_000, "latency_ms": 7.61}
+    student = {"test_accuracy": 0.95, "params": 14_400, "latency_ms": 0.016}
+    text = verdict(teacher, student, student, speed=speed)
+    shown = f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
+    assert "475×" not in text
+    if ratio >= 1.5:
+        assert f"answers {shown} faster" in text
+    assert "faster" not in verdict(teacher, student, student)  # no live measurement: no speed claim
+
+
+def test_verdict_speed_words_by_hand():
+    hand = SpeedMeasurement(["teacher", "distilled"], {"teacher": 0.22, "distilled": 0.0147},
+                            {"teacher": 5_000.0, "distilled": 90_000.0}, 9, {1: 10, 256: 1})
+    teacher = {"test_accuracy": 0.99, "params": 390_000}
+    student = {"test_accuracy": 0.95, "params": 14_400}
+    assert "answers 15× faster per image than the teacher (measured just now" in verdict(teacher, student, student,
+                                                                                        speed=hand)
+    slow = SpeedMeasurement(["teacher", "distilled"], {"teacher": 0.1, "distilled": 0.25}, {}, 9, {})
+    assert "2.5× slower" in verdict(teacher, student, student, speed=slow)
+    row = comparison_row("t", "teacher", {**teacher, "latency_ms": 7.61}, speed=hand)
+    assert (row["latency_ms"], row["images_per_s"], row["recorded_latency_ms"]) == (0.22, 5_000.0, 7.61)
+    assert comparison_row("t", "teacher", {**teacher, "latency_ms": 7.61})["latency_ms"] is None
+
+
+def correctness(only_a, only_b, both, neither):
+    a = [True] * only_a + [False] * only_b + [True] * both + [False] * neither
+    b = [False] * only_a + [True] * only_b + [True] * both + [False] * neither
+    return np.array(a), np.array(b)
+
+
+def test_verdict_names_no_winner_within_noise():
+    teacher = {"test_accuracy": 0.99, "params": 390_000}
+    hard, distilled = {"test_accuracy": 0.940, "params": 14_400}, {"test_accuracy": 0.943, "params": 14_400}
+    within = paired_difference(*correctness(20, 23, 920, 37))          # +0.3 point on 1,000 images
+    text = verdict(teacher, hard, distilled, paired=within)
+    assert "within noise" in text and "points better" not in text and "points worse" not in text
+    assert "1,000 test images" in text
+    beyond = paired_difference(*correctness(10, 40, 900, 50))          # +3.0 points, se ≈ 0.7
+    text = verdict(teacher, hard, {**distilled, "test_accuracy": 0.97}, paired=beyond)
+    assert "3.0 points better than the same student trained on labels alone (95 % CI +" in text
+    assert "beyond noise" in text
+    worse = paired_difference(*correctness(40, 10, 900, 50))
+    assert "3.0 points worse" in verdict(teacher, hard, distilled, paired=worse)
+    assert "noise is unknown" in verdict(teacher, hard, distilled)  # no per-image predictions: no winner
