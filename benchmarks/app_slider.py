@@ -1,4 +1,4 @@
-"""slider_ms for `python -m lab bench`: server time of one rerun of the dark-knowledge page (through
+"""slider_ms for the benchmark suite (benchmarks/suite.py): server time of one rerun of the dark-knowledge page (through
 the real entry point, so the sidebar and session glue count) after a T-slider change, with the
 shipped teacher. Prints one JSON object. Run from the repository root: python benchmarks/app_slider.py [N]"""
 import json

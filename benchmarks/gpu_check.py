@@ -4,7 +4,7 @@
 
 1. the CUDA path end to end: a teacher and a distilled pair trained on CUDA through the CLI's own
    functions, with bf16 autocast, results checked;
-2. `python -m lab bench --device cuda` figures (throughput_ratio vs the DataLoader loop, 4 workers);
+2. `python benchmarks/suite.py --device cuda` figures (throughput_ratio vs the DataLoader loop, 4 workers);
 3. a full Fashion-MNIST teacher's wall time (Debian's files, or a torchvision download);
 4. images/s of the default teacher on CIFAR-10-shaped input (3×32×32; random pixels where the
    data cannot be downloaded: the cost of a step does not depend on the pixel values).
@@ -43,7 +43,8 @@ def main() -> dict:
     final = {name: event for name, event in distill_pair(sample, teacher.model,
                                                          config=replace(STUDENT_CONFIG, device=DEVICE, **epochs))}
     out["cuda_distill_pair"] = {name: e.result.metrics["test_accuracy"] for name, e in final.items()}
-    bench = subprocess.run([sys.executable, "-m", "lab", "bench", "--device", DEVICE, "--json"]
+    suite = __import__("pathlib").Path(__file__).resolve().parent / "suite.py"
+    bench = subprocess.run([sys.executable, str(suite), "--device", DEVICE, "--json"]
                            + (["--quick"] if DRY else []), capture_output=True, text=True)
     out["bench"] = json.loads(bench.stdout) if bench.returncode == 0 else {"error": bench.stderr[-800:]}
     try:

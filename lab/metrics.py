@@ -12,7 +12,7 @@ from .device import autocast
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, mean, std,
                    batch_size: int = 1000) -> torch.Tensor:
     """(N, K) float32 logits for uint8 (N, C, H, W) images, in eval mode, on the images' device.
-    A stack of G models (lab.sweep.StackedModels) gives (G, N, K); `accuracy` then averages the members."""
+    A stack of G models (lab.stacking.StackedModels) gives (G, N, K); `accuracy` then averages the members."""
     was_training = model.training
     model.eval()
     try:
@@ -21,7 +21,7 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, mean, std,
             x = normalize(images[start:start + batch_size], mean, std)
             with autocast(x.device):
                 parts.append(model(x).float())
-        # (N, K); a stack of G models (lab.sweep) gives (G, N, K): images are the second-last dim
+        # (N, K); a stack of G models (lab.stacking) gives (G, N, K): images are the second-last dim
         return torch.cat(parts, dim=-2) if parts else torch.empty(0, 0)
     finally:
         model.train(was_training)

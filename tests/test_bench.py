@@ -2,8 +2,11 @@
 import json
 import math
 
-from lab import bench
-from lab.cli import build_parser
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import suite as bench
 
 NUMBERS = ["throughput_ratio", "throughput_ratio_lab_batch", "reference_images_per_s", "lab_images_per_s", "teacher_accuracy",
            "teacher_seconds_total", "distill_overhead", "sweep_seconds", "peak_rss_mb_mnist_sample"]
@@ -25,9 +28,13 @@ def test_reference_net_is_pytorch_examples_mnist():
     assert bench.count_params(bench.ReferenceNet()) == 1_199_882
 
 
-def test_bench_is_a_cli_command():
-    args = build_parser().parse_args(["bench", "--quick", "--json", "--device", "cpu"])
-    assert args.quick and args.json and args.device == "cpu" and args.func is bench.cmd_bench
+def test_suite_runs_as_a_script_from_another_folder(tmp_path):
+    """`python benchmarks/suite.py` needs no install and no particular working directory."""
+    script = Path(bench.__file__).resolve()
+    proc = subprocess.run([sys.executable, str(script), "--help"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    assert "--quick" in proc.stdout and "--json" in proc.stdout
 
 
 def test_peak_rss_of_a_child_run_is_its_own():

@@ -16,7 +16,7 @@ from helpers import one_error_line
 from lab.cli import main
 from lab.experiments import common, ensemble, omit, sweep, transfer_size
 from lab.experiments.conventions import translate
-from lab.sweep import StackedModels
+from lab.stacking import StackedModels
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -30,7 +30,7 @@ from ..losses import HardLabels, SoftTargets
 from ..metrics import predict_logits
 from ..models import build
 from ..recipes import STUDENT_CONFIG, init_model, teacher_train_logits
-from ..sweep import GridSoftTargets, StackedModels
+from ..stacking import GridSoftTargets, StackedModels
 from ..train import Event, TrainConfig, train
 
 CACHE_VERSION = 2  # bump when an experiment's code changes what it measures (2: grids train stacked)
@@ -167,7 +167,7 @@ def train_grid(runs: Runs, label: str, arch: str, dataset: Dataset, seed: int, c
     batches; returns the trained students in cell order. α = 0 is labels only.
 
     A stackable student trains the whole grid as one `StackedModels` run: every member gets
-    exactly the gradient of its own run (tests/test_sweep.py), but the per-step overhead is
+    exactly the gradient of its own run (tests/test_stacking.py), but the per-step overhead is
     paid once — 26 MLP students take ~5× one student's time, not 26×.
     """
     initial = fresh_student(arch, dataset, seed)

@@ -1,67 +1,38 @@
-"""`python -m lab …` — the lab from a terminal. Every command consumes the same training
-events as the app; progress goes to stderr, results (JSON) to stdout or to files."""
+"""The training commands: `teacher`, `distill` (a hard-label and a distilled student from one
+init) and `evaluate` (a saved model's accuracy on a test set)."""
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
-from . import checkpoints
-from .data import DATASETS, load, load_idx_test_set
-from .device import DEVICES, cap_threads
-from .errors import LabError
-from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
-from .objectives import OBJECTIVES
-from .recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG, distill_pair,
-                      save_result, train_teacher)
-from .train import Event
-from .bench import add_bench_command
-from .cli_classroom import history, register
-from .runs import new_session_id
+from .. import checkpoints
+from ..data import DATASETS, load, load_idx_test_set
+from ..device import DEVICES
+from ..errors import LabError
+from ..models import DEFAULT_STUDENT, DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
+from ..objectives import OBJECTIVES
+from ..recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG, distill_pair,
+                       save_result, train_teacher)
+from ..runs import new_session_id
+from .common import history, last_event, progress, with_options
 
 
-def progress(events, label: str):
-    """Pass events through, drawing a tqdm bar (ETA, images/s, loss, test accuracy) on stderr."""
-    from tqdm import tqdm
-
-    bar = None
-    event = None
-    for event in events:
-        if bar is None:
-            bar = tqdm(total=event.total_steps, desc=label, unit="step", file=sys.stderr, leave=True,
-                       dynamic_ncols=True, mininterval=0.2 if sys.stderr.isatty() else 2.0)
-        bar.update(event.step - bar.n)
-        if event.kind in ("step", "epoch"):
-            shown = {"loss": f"{event.loss:.3f}", "img/s": f"{event.images_per_s:,.0f}"}
-            if event.test_accuracy is not None:
-                shown["test"] = f"{event.test_accuracy:.2%}"
-            bar.set_postfix(shown, refresh=False)
-        yield event
-    if bar is not None:
-        bar.close()
-
-
-def _config(base, args):
-    from dataclasses import replace
-    changes = {k: getattr(args, k) for k in ("epochs", "seed", "device", "lr", "batch_size")
-               if getattr(args, k, None) is not None}
-    return replace(base, **changes)
-
-
-def _last(events) -> Event:
-    event = None
-    for event in events:
-        pass
-    return event
+def training_options(p, default_epochs):
+    """The options every training command shares."""
+    p.add_argument("--epochs", type=int, help=f"passes over the training set (default {default_epochs})")
+    p.add_argument("--seed", type=int, help="random seed for weights and batches (default 0)")
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--batch-size", type=int, dest="batch_size")
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    p.add_argument("--threads", type=int, help="CPU threads to use (default: all cores)")
 
 
 def cmd_teacher(args) -> int:
     dataset = load(args.dataset)
-    config = _config(TEACHER_CONFIG, args)
+    config = with_options(TEACHER_CONFIG, args)
     store, who = history()
     with store.recording("teacher", config.as_dict(), dataset=dataset.name, arch=args.model, **who) as rec:
-        event = _last(progress(rec.watch(train_teacher(dataset, args.model, config)), f"teacher {args.model}"))
+        event = last_event(progress(rec.watch(train_teacher(dataset, args.model, config)), f"teacher {args.model}"))
         if event.kind == "diverged":
             raise LabError(event.message)
         card = save_result(args.out, event.result, dataset, config, role="teacher")
@@ -82,7 +53,7 @@ def _take_while_run(pairs, name):
 def cmd_distill(args) -> int:
     teacher, teacher_card = checkpoints.load(args.teacher)
     dataset = load(teacher_card["dataset"])
-    config = _config(STUDENT_CONFIG, args)
+    config = with_options(STUDENT_CONFIG, args)
     pairs = distill_pair(dataset, teacher, args.student, args.temperature, args.alpha, config,
                          method=args.method)
     out = Path(args.out)
@@ -97,12 +68,12 @@ def cmd_distill(args) -> int:
         with store.recording(name, {**config.as_dict(), **extra, "teacher_dir": str(args.teacher)},
                              dataset=dataset.name, arch=args.student, group_id=group, **who) as rec:
             events = rec.watch(event for run, event in _take_while_run(pairs, name))
-            last = _last(progress(events, f"{name} {args.student}"))
-            if last is None:
+            final = last_event(progress(events, f"{name} {args.student}"))
+            if final is None:
                 break
-            if last.kind != "finished":
-                raise LabError(last.message)
-            card = save_result(out / name, last.result, dataset, config, teacher=teacher, role=name,
+            if final.kind != "finished":
+                raise LabError(final.message)
+            card = save_result(out / name, final.result, dataset, config, teacher=teacher, role=name,
                                temperature=args.temperature if name == "distilled" else None,
                                alpha=args.alpha if name == "distilled" else None,
                                method=args.method if name == "distilled" else None, teacher_dir=str(args.teacher))
@@ -115,7 +86,7 @@ def cmd_distill(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .metrics import accuracy, predict_logits
+    from ..metrics import accuracy, predict_logits
 
     model, card = checkpoints.load(args.model)
     if args.idx_dir:
@@ -135,18 +106,8 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lab", description="Distillation Lab from the command line.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def training_options(p, default_epochs):
-        p.add_argument("--epochs", type=int, help=f"passes over the training set (default {default_epochs})")
-        p.add_argument("--seed", type=int, help="random seed for weights and batches (default 0)")
-        p.add_argument("--lr", type=float, help="peak learning rate")
-        p.add_argument("--batch-size", type=int, dest="batch_size")
-        p.add_argument("--device", choices=DEVICES, default="auto")
-        p.add_argument("--threads", type=int, help="CPU threads to use (default: all cores)")
-
+def register(sub) -> None:
+    """Add `teacher`, `distill` and `evaluate` to the `python -m lab` subparsers."""
     p = sub.add_parser("teacher", help="train a teacher and save it to --out")
     p.add_argument("--dataset", choices=DATASETS, default="mnist-sample")
     p.add_argument("--model", choices=TEACHERS + STUDENTS, default=DEFAULT_TEACHER)
@@ -171,23 +132,3 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--dataset", choices=DATASETS)
     group.add_argument("--idx-dir", type=Path, dest="idx_dir")
     p.set_defaults(func=cmd_evaluate)
-    register(sub)  # runs, export (lab/cli_classroom.py)
-    add_bench_command(sub)
-
-    from .experiments.cli import add_experiment_commands  # sweep, omit, transfer-size, methods, ...
-    add_experiment_commands(sub)
-    return parser
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    cap_threads(getattr(args, "threads", None))
-    try:
-        return args.func(args)
-    except LabError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted.", file=sys.stderr)
-        return 130

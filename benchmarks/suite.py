@@ -1,4 +1,9 @@
-"""`python -m lab bench [--quick] [--json] [--device auto|cpu|cuda]` — how long a class waits.
+"""The benchmark suite — how long a class waits. Run from anywhere:
+
+    python benchmarks/suite.py [--quick] [--json] [--device auto|cpu|cuda] [--threads N]
+
+It measures the library and the app of this checkout, so it lives beside them (benchmarks/),
+not in lab/: the library does not know the repository's layout.
 
 Every figure is measured here, in one process (the peak-memory runs and the Streamlit
 start-up in child processes), on one device:
@@ -10,7 +15,7 @@ start-up in child processes), on one device:
     teacher_seconds_to_98  wall seconds until the default teacher reaches 98.5% on mnist-sample
                            test (null if its schedule ends below that: see teacher_accuracy)
     distill_overhead       s/epoch of the distilled student ÷ s/epoch of the hard-label student
-    sweep_seconds          T × α × seeds grid of default students (lab.sweep, stacked)
+    sweep_seconds          T × α × seeds grid of default students (lab.stacking)
     slider_ms              server time of a dark-knowledge page rerun after a T-slider change (AppTest)
     startup_seconds        cold `streamlit run streamlit_app.py` until /_stcore/health answers
     peak_rss_mb_*          peak resident memory of a child process training the default teacher
@@ -34,14 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import load
-from .device import pick_device, precision_name
-from .losses import HardLabels, SoftTargets
-from .recipes import STUDENT_CONFIG, TEACHER_CONFIG, init_model, teacher_train_logits, train_teacher
-from .models import DEFAULT_STUDENT, count_params
-from .train import TrainConfig, train
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # `python benchmarks/suite.py` from anywhere: the lab of this checkout
+from lab.data import load  # noqa: E402
+from lab.device import cap_threads, pick_device, precision_name  # noqa: E402
+from lab.losses import HardLabels, SoftTargets  # noqa: E402
+from lab.recipes import STUDENT_CONFIG, TEACHER_CONFIG, init_model, teacher_train_logits, train_teacher  # noqa: E402
+from lab.models import DEFAULT_STUDENT, count_params  # noqa: E402
+from lab.train import TrainConfig, train  # noqa: E402
 TARGETS = {"throughput_ratio": (">=", 4), "teacher_seconds_to_98": ("<=", 8), "distill_overhead": ("<=", 1.15),
            "sweep_seconds": ("<=", 60), "slider_ms": ("<=", 100), "startup_seconds": ("<=", 4),
            "peak_rss_mb_mnist_sample": ("<=", 1200)}
@@ -208,7 +213,7 @@ def distill_overhead(dataset, teacher, device, quick: bool, smoke: bool = False)
 
 
 def sweep_time(dataset, teacher, device, quick: bool, smoke: bool = False) -> dict:
-    from .sweep import run_grid
+    from lab.stacking import run_grid
     temperatures, alphas = [1.0, 2.0, 4.0, 8.0, 16.0], [0.1, 0.3, 0.5, 0.7, 0.9]
     seeds = (0,) if quick else (0, 1)
     config = replace(STUDENT_CONFIG, device=device.type)
@@ -280,7 +285,7 @@ def startup_seconds(timeout: float = 60) -> dict:
 def rss_child(dataset_name: str, device: str, max_steps: int) -> None:
     """Child process body: load the dataset, train the default teacher (at most max_steps), evaluate
     it, then print this process's own peak resident memory in MB."""
-    from .metrics import evaluate
+    from lab.metrics import evaluate
     dataset = load(dataset_name)
     last = [0]
     for event in train_teacher(dataset, config=replace(TEACHER_CONFIG, device=device),
@@ -305,9 +310,8 @@ def _own_peak_mb() -> float:
 
 
 def peak_rss_mb(dataset_name: str, device, max_steps: int) -> float:
-    code = (f"from lab.bench import rss_child; rss_child({dataset_name!r}, {device.type!r}, {max_steps})")
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--rss-child", dataset_name, device.type,
+                           str(max_steps)], cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"peak-memory run on {dataset_name} failed: {proc.stderr[-500:]}")
     return float(proc.stdout.strip().splitlines()[-1])
@@ -392,17 +396,25 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def cmd_bench(args) -> int:
+def main(argv=None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(prog="python benchmarks/suite.py", description=(
+        "Benchmarks: engine vs the PyTorch example loop, teacher time, sweep, app."))
+    parser.add_argument("--quick", action="store_true", help="a short run for CI (about 1-2 minutes on 2 cores)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--threads", type=int, help="CPU threads to use (default: chosen from the machine's load)")
+    parser.add_argument("--rss-child", nargs=3, metavar=("DATASET", "DEVICE", "STEPS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    cap_threads(args.threads)
+    if args.rss_child:  # the child process of peak_rss_mb
+        name, device, steps = args.rss_child
+        rss_child(name, device, int(steps))
+        return 0
     result = run(quick=args.quick, device=args.device, progress=lambda m: print(f"bench: {m}", file=sys.stderr))
     print(json.dumps(result) if args.json else table(result))
     return 0
 
 
-def add_bench_command(sub) -> None:
-    """Register `bench` on the CLI's subparsers."""
-    p = sub.add_parser("bench", help="benchmarks: engine vs the PyTorch example loop, teacher time, sweep, app")
-    p.add_argument("--quick", action="store_true", help="a short run for CI (about 1-2 minutes on 2 cores)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    p.add_argument("--threads", type=int, help="CPU threads to use (default: chosen from the machine's load)")
-    p.set_defaults(func=cmd_bench)
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,35 +1,20 @@
 """`python -m lab sweep | omit | transfer-size | methods | calibration | ensemble | convert | gradients`.
 
-Registered into lab/cli.py by one call, `add_experiment_commands(sub)`. Each command draws one
+The experiments live in lab/experiments/; here only their options. Each command draws one
 progress bar over the whole experiment (stderr), writes DIR/<name>.json and prints it (stdout).
 """
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from .. import checkpoints
 from ..data import load
 from ..device import DEVICES
-from ..errors import ConfigError, LabError
+from ..errors import ConfigError
 from ..models import MODELS
 from ..objectives import OBJECTIVES, soft_gradient_norms
-from .common import jsonable
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise ConfigError(f"Expected comma-separated numbers, e.g. 1,2,4 (got {text!r}).") from None
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise ConfigError(f"Expected comma-separated whole numbers, e.g. 0,1 (got {text!r}).") from None
+from .common import drain, floats, ints, write_json
 
 
 def _teacher(folder):
@@ -37,85 +22,60 @@ def _teacher(folder):
     return teacher, load(card["dataset"])
 
 
-def _drain(progress_events, label: str) -> dict:
-    """Consume an experiment's Progress events with one tqdm bar; return the result or raise."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=1000, desc=label, unit="‰", file=sys.stderr, disable=None, dynamic_ncols=True)
-    last = None
-    for last in progress_events:
-        bar.update(int(last.fraction * 1000) - bar.n)
-        if last.run:
-            bar.set_postfix_str(last.run, refresh=False)
-    bar.close()
-    if last.status != "finished":
-        raise LabError(f"{label} did not finish: {last.message}")
-    if last.message == "from cache":
-        print(f"{label}: result from the cache (pass --no-cache to recompute).", file=sys.stderr)
-    return last.result
-
-
-def _write(out: Path, name: str, result: dict) -> int:
-    out.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(jsonable(result), indent=1)
-    (out / name).write_text(text)
-    print(text if len(text) < 20000 else json.dumps({"written": str(out / name)}))
-    return 0
-
 
 def cmd_sweep(args) -> int:
-    from . import sweep
+    from ..experiments import sweep
     teacher, dataset = _teacher(args.teacher)
     config = sweep.SweepConfig(**{k: v for k, v in dict(
         student=args.student, temperatures=args.temperatures, alphas=args.alphas, seeds=args.seeds,
         epochs=args.epochs, device=args.device).items() if v is not None})
-    result = _drain(sweep.experiment(dataset, teacher, config, use_cache=not args.no_cache), "sweep")
-    return _write(args.out, "sweep.json", result)
+    result = drain(sweep.experiment(dataset, teacher, config, use_cache=not args.no_cache), "sweep")
+    return write_json(args.out, "sweep.json", result)
 
 
 def cmd_omit(args) -> int:
-    from . import omit
+    from ..experiments import omit
     teacher, dataset = _teacher(args.teacher)
     config = omit.OmitConfig(**{k: v for k, v in dict(
         omitted_class=args.omitted_class, student=args.student, temperature=args.temperature, alpha=args.alpha,
         seed=args.seed, epochs=args.epochs, device=args.device).items() if v is not None})
-    result = _drain(omit.experiment(dataset, teacher, config, use_cache=not args.no_cache), "omit")
-    return _write(args.out, "omit.json", result)
+    result = drain(omit.experiment(dataset, teacher, config, use_cache=not args.no_cache), "omit")
+    return write_json(args.out, "omit.json", result)
 
 
 def cmd_transfer_size(args) -> int:
-    from . import transfer_size
+    from ..experiments import transfer_size
     teacher, dataset = _teacher(args.teacher)
     config = transfer_size.TransferSizeConfig(**{k: v for k, v in dict(
         fractions=args.fractions, student=args.student, temperature=args.temperature, alpha=args.alpha,
         seeds=args.seeds, epochs=args.epochs, device=args.device).items() if v is not None})
-    result = _drain(transfer_size.experiment(dataset, teacher, config, use_cache=not args.no_cache), "transfer-size")
-    return _write(args.out, "transfer_size.json", result)
+    result = drain(transfer_size.experiment(dataset, teacher, config, use_cache=not args.no_cache), "transfer-size")
+    return write_json(args.out, "transfer_size.json", result)
 
 
 def cmd_methods(args) -> int:
-    from . import methods
+    from ..experiments import methods
     teacher, dataset = _teacher(args.teacher)
     names = tuple(m.strip() for m in args.methods.split(",")) if args.methods else None
     config = methods.MethodsConfig(**{k: v for k, v in dict(
         methods=names, student=args.student, temperature=args.temperature, alpha=args.alpha, seed=args.seed,
         epochs=args.epochs, device=args.device).items() if v is not None})
-    result = _drain(methods.experiment(dataset, teacher, config, use_cache=not args.no_cache), "methods")
-    return _write(args.out, "methods.json", result)
+    result = drain(methods.experiment(dataset, teacher, config, use_cache=not args.no_cache), "methods")
+    return write_json(args.out, "methods.json", result)
 
 
 def cmd_calibration(args) -> int:
-    from . import methods
+    from ..experiments import methods
     teacher, dataset = _teacher(args.teacher)
     config = methods.calibration_config(**{k: v for k, v in dict(
         student=args.student, temperature=args.temperature, alpha=args.alpha, seed=args.seed,
         epochs=args.epochs, device=args.device).items() if v is not None})
-    result = _drain(methods.calibration(dataset, teacher, config, use_cache=not args.no_cache), "calibration")
-    return _write(args.out, "calibration.json", result)
+    result = drain(methods.calibration(dataset, teacher, config, use_cache=not args.no_cache), "calibration")
+    return write_json(args.out, "calibration.json", result)
 
 
 def cmd_ensemble(args) -> int:
-    from . import ensemble
+    from ..experiments import ensemble
     folders = [Path(p) for p in args.teachers.split(",") if p.strip()]
     loaded = [_teacher(f) for f in folders]
     if len(loaded) < 2:
@@ -127,14 +87,14 @@ def cmd_ensemble(args) -> int:
     config = ensemble.EnsembleConfig(**{k: v for k, v in dict(
         student=args.student, temperature=args.temperature, alpha=args.alpha, seed=args.seed,
         epochs=args.epochs, device=args.device).items() if v is not None})
-    result = _drain(ensemble.experiment(dataset, [t for t, _ in loaded], config, use_cache=not args.no_cache),
+    result = drain(ensemble.experiment(dataset, [t for t, _ in loaded], config, use_cache=not args.no_cache),
                     "ensemble")
     result = {**result, "teachers": [str(f) for f in folders]}
-    return _write(args.out, "ensemble.json", result)
+    return write_json(args.out, "ensemble.json", result)
 
 
 def cmd_convert(args) -> int:
-    from .conventions import translate
+    from ..experiments.conventions import translate
     settings = {"temperature": args.temperature, "alpha": args.alpha, "beta": args.beta,
                 "soft_target_loss_weight": args.soft_weight, "ce_loss_weight": args.ce_weight}
     print(json.dumps(translate(settings, args.source, args.target)))
@@ -145,19 +105,19 @@ def cmd_gradients(args) -> int:
     """Soft-term gradient norm vs T for each loss variant, on the teacher's test logits against an
     untrained student's (what the student feels at the start of training)."""
     from ..recipes import init_model
-    from .common import test_logits
+    from ..experiments.common import test_logits
     teacher, dataset = _teacher(args.teacher)
     student = init_model(args.student, dataset, 0)
     result = soft_gradient_norms(test_logits(student, dataset), test_logits(teacher, dataset), args.temperatures)
     if args.out:
-        return _write(args.out, "gradients.json", result)
+        return write_json(args.out, "gradients.json", result)
     print(json.dumps(result))
     return 0
 
 
-def add_experiment_commands(sub) -> None:
+def register(sub) -> None:
     """Add the experiment subcommands to `python -m lab`'s subparsers."""
-    from .conventions import CONVENTIONS
+    from ..experiments.conventions import CONVENTIONS
 
     def common(p, student_default=None, out=True):
         p.add_argument("--teacher", type=Path, required=True, help="a folder written by `teacher`")
@@ -173,15 +133,15 @@ def add_experiment_commands(sub) -> None:
         p.add_argument("--temperature", type=float)
         p.add_argument("--alpha", type=float, help="weight of the soft targets (0..1)")
         if seeds:
-            p.add_argument("--seeds", type=_ints, help="comma-separated, e.g. 0,1")
+            p.add_argument("--seeds", type=ints, help="comma-separated, e.g. 0,1")
         else:
             p.add_argument("--seed", type=int)
 
     p = sub.add_parser("sweep", help="test accuracy over a temperature × alpha grid (several seeds)")
     common(p)
-    p.add_argument("--temperatures", type=_floats, help="comma-separated, default 1,2,4,8,16")
-    p.add_argument("--alphas", type=_floats, help="comma-separated, default 0,0.25,0.5,0.75,0.9,1")
-    p.add_argument("--seeds", type=_ints, help="comma-separated, default 0,1")
+    p.add_argument("--temperatures", type=floats, help="comma-separated, default 1,2,4,8,16")
+    p.add_argument("--alphas", type=floats, help="comma-separated, default 0,0.25,0.5,0.75,0.9,1")
+    p.add_argument("--seeds", type=ints, help="comma-separated, default 0,1")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("omit", help="distill without one class; per-class accuracy and a bias correction")
@@ -192,7 +152,7 @@ def add_experiment_commands(sub) -> None:
 
     p = sub.add_parser("transfer-size", help="hard-label vs distilled accuracy on growing training fractions")
     common(p)
-    p.add_argument("--fractions", type=_floats, help="default 0.02,0.05,0.1,0.25,0.5,1")
+    p.add_argument("--fractions", type=floats, help="default 0.02,0.05,0.1,0.25,0.5,1")
     kd(p, seeds=True)
     p.set_defaults(func=cmd_transfer_size)
 
@@ -231,6 +191,6 @@ def add_experiment_commands(sub) -> None:
     p = sub.add_parser("gradients", help="soft-term gradient norm vs T: with T², without T², KL mean")
     p.add_argument("--teacher", type=Path, required=True)
     p.add_argument("--student", choices=list(MODELS), default="student-mlp")
-    p.add_argument("--temperatures", type=_floats, default=(1, 2, 4, 8, 16, 32))
+    p.add_argument("--temperatures", type=floats, default=(1, 2, 4, 8, 16, 32))
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_gradients)

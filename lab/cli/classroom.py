@@ -1,43 +1,14 @@
-"""The classroom commands of `python -m lab`: `runs` (the run history) and `export`,
-plus `history()`, which the training commands use to record their runs.
-
-Registered into lab/cli.py's parser with one call: `register(subparsers)`.
-"""
+"""The classroom commands: `runs` (the run history: list, filter, delete) and `export`
+(a saved model as ONNX or safetensors)."""
 from __future__ import annotations
 
 import datetime
 import json
-import sys
 from pathlib import Path
 
-from .export import FORMATS, export
-from .runs import HistoryError, RunStore, STATUSES, cli_identity, open_store
-
-
-class _NoHistory:
-    """Stands in for the store when the history cannot be opened: training still runs."""
-
-    def recording(self, kind, config=None, **fields):
-        from .runs import Recorder
-
-        class Null(Recorder):
-            def watch(self, events):
-                yield from events
-
-            def finish(self, status=None, **values):
-                pass
-        return Null(None, kind, config, fields)
-
-
-def history():
-    """The run history for a CLI command (with this process's session/owner), or a stand-in
-    that records nothing, after one warning line, if the history file is unusable."""
-    try:
-        store = open_store()
-    except HistoryError as e:
-        print(f"warning: {e} This run is not recorded.", file=sys.stderr)
-        return _NoHistory(), {}
-    return store, cli_identity()
+from ..errors import LabError
+from ..export import FORMATS, export
+from ..runs import RunStore, STATUSES, open_store
 
 
 def cmd_runs(args) -> int:
@@ -45,7 +16,6 @@ def cmd_runs(args) -> int:
     store.mark_incomplete_on_start()
     if args.delete is not None:
         if not store.delete_run(args.delete):
-            from .errors import LabError
             raise LabError(f"There is no run {args.delete} in {store.path}. List them with `python -m lab runs`.")
         print(json.dumps({"deleted": args.delete}))
         return 0

@@ -12,7 +12,7 @@ leading model dimension and report accuracies averaged over the members. The obj
 *sums* the members' losses, so each member gets exactly the gradient it would get alone,
 and AdamW (elementwise) updates it as a separate run would: same batches (same seed), same
 init. Not bit for bit: batched matmuls round differently, and AdamW's first steps turn that
-rounding in near-zero gradients into full-size steps; tests/test_sweep.py checks the gradients
+rounding in near-zero gradients into full-size steps; tests/test_stacking.py checks the gradients
 exactly and whole runs by what they learn.
 """
 from __future__ import annotations

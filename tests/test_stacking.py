@@ -8,7 +8,7 @@ from lab.data import normalize
 from lab.losses import SoftTargets, distillation_loss
 from lab.metrics import predict_logits
 from lab.recipes import init_model
-from lab.sweep import GridSoftTargets, StackedModels, distill_grid
+from lab.stacking import GridSoftTargets, StackedModels, distill_grid
 from lab.train import TrainConfig, run_to_end, train
 
 TINY = TrainConfig(epochs=1, batch_size=100, lr=5e-3, device="cpu", augment=False, report_every=10)
