@@ -24,55 +24,26 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+if not __package__:  # run as a script: make `load` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from load.server import HOST, ROOT, Monitor, Server, cpu_seconds, proc_status  # noqa: E402,F401
+
 CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
-HOST = "127.0.0.1"  # the only address this script ever talks to
 
 FINISHED = re.compile(r"Finished \*{0,2}student-mlp")
 QUEUED = re.compile(r"Waiting for a free training slot|position \d+ in the queue|Queued", re.I)
 RUNNING = re.compile(r"step \d+ of|Training…|Measuring accuracy")
 FAILED = re.compile(r"Training diverged|Training failed|is not available|Out of memory")
 PAIRS = re.compile(r"Student pairs trained:\s*(\d+)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def proc_status(pid: int) -> dict:
-    """VmRSS, VmHWM (peak RSS) in MB and the thread count of a live process, from /proc."""
-    out = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024
-            elif key == "Threads":
-                out[key] = int(value)
-    except OSError:
-        pass
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def descendants_cpu_seconds(root: int, skip: int) -> float:
@@ -95,101 +66,6 @@ def descendants_cpu_seconds(root: int, skip: int) -> float:
             pid = parent.get(pid, 0)
         return False
     return sum(c for pid, c in cpu.items() if pid != root and under(pid, root) and not under(pid, skip))
-
-
-class Server:
-    """`streamlit run streamlit_app.py` on 127.0.0.1:<free port>, in its own process group."""
-
-    def __init__(self, env: dict, log_path: Path | None = None, port: int | None = None):
-        self.port = port or free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        self.log = open(log_path, "w") if log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", HOST, "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env={**os.environ, "LAB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **env},
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def wait_healthy(self, timeout: float = 120) -> float:
-        start = time.monotonic()
-        while True:
-            try:
-                if health(self.url, 2) is not None:
-                    return time.monotonic() - start
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {self.proc.returncode} before it was healthy")
-            if time.monotonic() - start > timeout:
-                raise RuntimeError(f"streamlit was not healthy within {timeout:.0f} s")
-            time.sleep(0.3)
-
-    def stop(self, sig=signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, sig)
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-            except ProcessLookupError:
-                pass
-        if self.log is not subprocess.DEVNULL:
-            self.log.close()
-
-
-def health(url: str, timeout: float) -> float | None:
-    """Seconds /_stcore/health took to answer "ok", or None for another answer."""
-    start = time.monotonic()
-    body = urllib.request.urlopen(f"{url}/_stcore/health", timeout=timeout).read()
-    return time.monotonic() - start if body.strip() == b"ok" else None
-
-
-class Monitor(threading.Thread):
-    """Polls the health endpoint and the server's memory until stopped."""
-
-    def __init__(self, url: str, pid: int, every: float = 0.25, timeout: float = 10.0):
-        super().__init__(name="load-monitor", daemon=True)
-        self.url, self.pid, self.every, self.timeout = url, pid, every, timeout
-        self.latencies: list[float] = []
-        self.failures = 0
-        self.rss: list[float] = []
-        self.hwm = 0.0
-        self.threads_max = 0
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            try:
-                latency = health(self.url, self.timeout)
-                if latency is None:
-                    self.failures += 1
-                else:
-                    self.latencies.append(latency)
-            except OSError:
-                self.failures += 1
-                self.latencies.append(self.timeout)
-            status = proc_status(self.pid)
-            if status:
-                self.rss.append(status.get("VmRSS", 0.0))
-                self.hwm = max(self.hwm, status.get("VmHWM", 0.0))
-                self.threads_max = max(self.threads_max, status.get("Threads", 0))
-            self._halt.wait(self.every)
-
-    def halt(self) -> None:
-        self._halt.set()
-        self.join(self.timeout + 5)
-
-    def report(self) -> dict:
-        lat = sorted(self.latencies) or [0.0]
-        return {"samples": len(self.latencies), "failures": self.failures,
-                "worst_ms": round(lat[-1] * 1000, 1), "p95_ms": round(lat[int(0.95 * (len(lat) - 1))] * 1000, 1),
-                "median_ms": round(statistics.median(lat) * 1000, 1)}
 
 
 async def one_session(browser, url: str, index: int, epochs: int, deadline: float) -> dict:
