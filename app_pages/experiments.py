@@ -435,12 +435,16 @@ weights: on labels, from the best single member, and from the ensemble.""")
 
     def show(result):
         m = st.columns(3)
-        m[0].metric("Best member", f"{max(result['teacher_accuracies']):.2%}")
+        best = result["teacher_accuracies"][result["best_teacher"]]  # picked on held-out test images
+        m[0].metric("Best member", f"{best:.2%}")
         m[1].metric("Ensemble", f"{result['ensemble_accuracy']:.2%}",
-                    delta=f"{100 * (result['ensemble_accuracy'] - max(result['teacher_accuracies'])):+.1f} points")
+                    delta=f"{100 * (result['ensemble_accuracy'] - best):+.1f} points")
         m[2].metric("Student from the ensemble", f"{result['student_from_ensemble']:.2%}",
                     delta=f"{100 * (result['student_from_ensemble'] - result['student_from_best_teacher']):+.1f} "
                           "points vs best member")
+        if "report_size" in result:
+            st.caption(f"The best member is picked on {result['selection_size']} held-out test images; every "
+                       f"accuracy here is measured on the other {result['report_size']}.")
         st.plotly_chart(xf.ensemble_bars(result), width="stretch", key="x-ens-bars")
 
     def make(stop, use_cache):

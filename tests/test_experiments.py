@@ -245,8 +245,9 @@ def test_ensemble_json(trained_teacher, tmp_path, capsys, engine):
     printed = run_cli(capsys, "ensemble", "--teachers", f"{trained_teacher[1]},{second}", "--epochs", "1",
                       "--out", str(out))
     result = written(out, "ensemble.json", printed)
-    accuracies = result["teacher_accuracies"]
-    assert len(accuracies) == 2 and result["best_teacher"] == accuracies.index(max(accuracies))
+    accuracies, picked_on = result["teacher_accuracies"], result["selection_accuracies"]
+    assert len(accuracies) == 2 and result["best_teacher"] == picked_on.index(max(picked_on))
+    assert (result["selection_size"], result["report_size"]) == (500, 500)  # half picks, the other half reports
     for key in ("ensemble_accuracy", "student_from_labels", "student_from_best_teacher", "student_from_ensemble"):
         assert 0 <= result[key] <= 1
     assert len(engine) == 3 and all(same_weights(engine[0].initial[0], c.initial[0]) for c in engine)

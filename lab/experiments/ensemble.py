@@ -5,6 +5,10 @@ beats every member. Its soft targets at temperature T are the mean of the member
 softmax(z_i / T); written as logits, z = T · log(mean_i softmax(z_i / T)), so the ordinary
 `SoftTargets` objective distills it unchanged. Three students start from the same weights:
 on labels, from the best single teacher, and from the ensemble.
+
+Which teacher is "best" is decided on held-out images: a stratified `selection_fraction` of the
+test split that no reported number uses. Every accuracy in the result is measured on the other
+test images (picking on the images one reports on would flatter the pick).
 """
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from ..losses import HardLabels, SoftTargets, check_temperature_alpha
 from ..metrics import accuracy
 from ..models import DEFAULT_STUDENT
 from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG
-from .common import Progress, Runs, cached, cached_teacher_logits, drive, fresh_student, student_config, test_logits
+from .common import (Progress, Runs, cached, cached_teacher_logits, drive, fresh_student, stratified_subset,
+                     student_config, test_logits)
 
 NAME = "ensemble"
 
@@ -31,10 +36,29 @@ class EnsembleConfig:
     alpha: float = DEFAULT_ALPHA
     seed: int = 0
     epochs: int = STUDENT_CONFIG.epochs  # the lesson's schedule: shorter ones hide distillation's gain
+    selection_fraction: float = 0.5      # of the test images, to pick the best teacher (never reported)
     device: str = "auto"
 
     def __post_init__(self):
         check_temperature_alpha(self.temperature, self.alpha)
+        if not 0 < self.selection_fraction < 1:
+            raise ConfigError("The selection fraction must lie strictly between 0 and 1 "
+                              f"(got {self.selection_fraction}).")
+
+
+def selection_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(selection indices, report indices) of the test split: a stratified `fraction` to choose on,
+    the rest to report on; disjoint, together every test image."""
+    selection = stratified_subset(labels, fraction, seed)
+    report = torch.ones(len(labels), dtype=torch.bool)
+    report[selection] = False
+    return selection, torch.nonzero(report).flatten()
+
+
+def pick_best(member_test_logits: list[torch.Tensor], labels: torch.Tensor, selection: torch.Tensor) -> int:
+    """The member with the highest accuracy on the selection images only (first on ties)."""
+    scores = [accuracy(z[selection], labels[selection]) for z in member_test_logits]
+    return max(range(len(scores)), key=lambda i: scores[i])
 
 
 def ensemble_logits(member_logits: list[torch.Tensor], temperature: float = 1.0) -> torch.Tensor:
@@ -51,10 +75,14 @@ def run(dataset: Dataset, teachers: list[torch.nn.Module], config: EnsembleConfi
 
     def body():
         labels = dataset.test_labels.cpu()
+        selection, report = selection_split(labels, config.selection_fraction, config.seed)
         logits = [cached_teacher_logits(t, dataset, config.device) for t in teachers]  # [(train, test)]
-        teacher_accuracies = [accuracy(test, labels) for _, test in logits]
+        best = pick_best([test for _, test in logits], labels, selection)
+
+        def reported(z):  # accuracy on the report images only
+            return accuracy(z[report], labels[report])
+        teacher_accuracies = [reported(test) for _, test in logits]
         ensemble_test = ensemble_logits([test for _, test in logits])
-        best = max(range(len(teachers)), key=lambda i: teacher_accuracies[i])
         targets = {"best_teacher": logits[best][0],
                    "ensemble": ensemble_logits([train for train, _ in logits], config.temperature)}
         train_config = student_config(config.epochs, config.seed, config.device)
@@ -64,10 +92,12 @@ def run(dataset: Dataset, teachers: list[torch.nn.Module], config: EnsembleConfi
         for name, objective in objectives.items():
             result = yield from runs.train(name, fresh_student(config.student, dataset, config.seed), dataset,
                                            objective, train_config, stop)
-            students[name] = accuracy(test_logits(result.model, dataset), labels)
+            students[name] = reported(test_logits(result.model, dataset))
         return {"student": config.student, "temperature": config.temperature, "alpha": config.alpha,
-                "teacher_accuracies": teacher_accuracies, "ensemble_accuracy": accuracy(ensemble_test, labels),
-                "best_teacher": best, "student_from_labels": students["labels"],
+                "teacher_accuracies": teacher_accuracies, "ensemble_accuracy": reported(ensemble_test),
+                "best_teacher": best, "selection_size": len(selection), "report_size": len(report),
+                "selection_accuracies": [accuracy(test[selection], labels[selection]) for _, test in logits],
+                "student_from_labels": students["labels"],
                 "student_from_best_teacher": students["best_teacher"],
                 "student_from_ensemble": students["ensemble"]}
 
