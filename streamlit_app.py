@@ -18,7 +18,8 @@ st.markdown("""<style>
           background: #f1fbf7; border-radius: 0.4rem; margin: 0.5rem 0 1rem 0;}
 </style>""", unsafe_allow_html=True)
 
-app.init_session()
+app.startup.start()        # once per server: logging, torch's thread cap, warm-ups
+app.init_session()         # who this browser is, what it had before a reload, the link's settings
 app.harvest()
 app.reap_queue()
 
@@ -42,45 +43,19 @@ with st.sidebar:
                  help="mnist-sample ships with the lab and works offline; the others are read from disk or downloaded.")
     if not app.instructor_mode():
         app.bound(st.selectbox, "device", "Device", app.devices(), format_func=app.device_label,
-                  help=f"auto picks CUDA, then Apple MPS, then the CPU. The app uses {app.THREADS} CPU thread(s) "
+                  help=f"auto picks CUDA, then Apple MPS, then the CPU. The app uses {app.startup.THREADS} CPU thread(s) "
                        "for training so the page stays responsive.")
     app.bound(st.toggle, "instructor", "Instructor mode",
               help="Hides advanced controls (learning rate, seed, device) so a class sees only what the lesson "
                    "is about. The setting travels in the URL.")
     st.markdown("**Models in use**")
-
-    active = app.running_job()
-
-    @st.fragment(run_every=None if active is None else app.QUEUED_POLL_S if active.status == "queued"
-                 else app.SIDEBAR_POLL_S)
-    def sidebar_status():
-        app.touch()  # heartbeat from every page: the job knows this tab is still open
-        job = app.running_job()
-        info = app.teacher_info() if st.session_state.dataset else None
-        if info is not None:
-            acc = info.metrics.get("test_accuracy")
-            st.caption(f":material/school: Teacher: **{info.label}** · {acc:.1%} test accuracy" if acc is not None
-                       else f":material/school: Teacher: **{info.label}**")
-        else:
-            st.caption(":material/school: Teacher: none yet for this dataset")
-        pairs = app.distill_jobs()
-        st.caption(f":material/groups: Student pairs trained: **{len(pairs)}**")
-        if job is not None and job.status == "queued":
-            st.caption(f":material/hourglass_top: {app.queue_text(job)}")
-            if st.button("Cancel", key="sidebar-cancel", help="leave the queue: this job will not run"):
-                job.cancel()
-                st.rerun()
-        elif job is not None:
-            done, total, _, eta = job.progress()
-            st.progress(done / total if total else 0.0,
-                        text=f"{'Teacher' if job.kind == 'teacher' else 'Students'}: {done}/{total} steps · "
-                             f"ETA {app.fmt_seconds(eta)}")
-
-    sidebar_status()
+    app.sidebar_status()
+    app.write_cookie()  # a first visit: remember this browser (the next reload restores its session)
     st.divider()
     st.caption("Hinton, Vinyals & Dean (2015), *Distilling the Knowledge in a Neural Network*, "
                "[arXiv:1503.02531](https://arxiv.org/abs/1503.02531)")
 
+app.url_notices()  # what in the link could not be used, once
 try:
     page.run()
 finally:

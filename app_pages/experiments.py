@@ -90,14 +90,14 @@ def run_block(name: str, settings: dict, label: str, make_progress, show) -> Non
         st.rerun()
     if busy is not None and busy.name != name:
         app.experiment_panel(busy)
-    elif job is not None and (not job.done or job.key == key):
+    elif job is not None and (not job.done or job.result_key == key):
         app.experiment_panel(job)
     if result is not None:
         try:
             show(result)
         except Exception as e:  # an old or damaged result: a message, never a traceback
             st.error(f"This result cannot be shown ({type(e).__name__}: {e}). Press Run again to recompute it.")
-    elif busy is None and (job is None or job.key != key):
+    elif busy is None and (job is None or job.result_key != key):
         st.info("Press **Run** to start. Progress shows here; you can leave the page and come back.",
                 icon=":material/play_circle:")
 

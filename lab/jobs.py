@@ -39,11 +39,11 @@ def default_limit() -> int:
 
 class Job:
     def __init__(self, queue: "JobQueue", work: Callable[[threading.Event], Any], label: str, owner: str | None,
-                 keep_events: int):
+                 keep_events: int, stop: threading.Event | None = None):
         self.id = next(queue._ids)
         self.label, self.owner = label, owner
         self.state = "queued"
-        self.stop = threading.Event()          # set by cancel(); the work checks it
+        self.stop = stop or threading.Event()  # set by cancel(); the work checks it
         self.latest = None                     # the last item the work yielded
         self.events: collections.deque = collections.deque(maxlen=keep_events)
         self.result: Any = None                # the work's return value, or its last item
@@ -99,14 +99,17 @@ class JobQueue:
         self._running: set[Job] = set()
         self._ids = itertools.count(1)
 
-    def submit(self, work: Callable[[threading.Event], Any], label: str = "", owner: str | None = None) -> Job:
+    def submit(self, work: Callable[[threading.Event], Any], label: str = "", owner: str | None = None,
+               stop: threading.Event | None = None) -> Job:
+        """Queue `work`; it starts now if a slot is free. `stop`: the caller's own stop flag, used by
+        the job from the start (set before the job runs, the work sees it at once)."""
         with self._lock:
             if self.max_per_owner is not None and owner is not None:
                 active = sum(j.owner == owner for j in itertools.chain(self._waiting, self._running))
                 if active >= self.max_per_owner:
                     raise LabError(f"You already have {active} training job(s) running or waiting. "
                                    "Wait for one to finish, or cancel one.")
-            job = Job(self, work, label, owner, self.keep_events)
+            job = Job(self, work, label, owner, self.keep_events, stop)
             self._waiting.append(job)
             self._start_what_fits()
         return job

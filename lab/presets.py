@@ -4,6 +4,7 @@
     LESSONS["dark-knowledge"].settings          # dataset, teacher, student, T, alpha, epochs, seed, page...
     to_query_params(LESSONS["dark-knowledge"])   # {"lesson": "dark-knowledge", "T": "4.0", ...} -> a URL
     from_query_params(st.query_params)           # -> checked settings (ConfigError if a value is bad)
+    from_query_params(query, notices=[])         # -> every bad value falls back, one sentence each
 
 Settings are plain values so that a page can put them straight into its widgets.
 `page` names the page a lesson opens on: "soft-targets", "distill", "compare", "experiments"...
@@ -26,7 +27,7 @@ PAGES = ("soft-targets", "distill", "compare", "history", "draw", "experiments")
 MAX_EPOCHS = 50  # a shared classroom server: keep one run short
 
 # Short names in URLs; settings keys in code.
-URL_NAMES = {"dataset": "data", "teacher": "teacher", "student": "student", "temperature": "T", "alpha": "alpha",
+URL_NAMES = {"dataset": "dataset", "teacher": "teacher", "student": "student", "temperature": "T", "alpha": "alpha",
              "epochs": "epochs", "teacher_epochs": "teacher_epochs", "seed": "seed", "page": "page",
              "hidden_class": "hide"}
 
@@ -116,46 +117,110 @@ def check_settings(settings: Mapping) -> dict:
     return s
 
 
-def to_query_params(preset: Lesson | Mapping) -> dict[str, str]:
-    """Settings (or a lesson) as URL query parameters: only what differs from the defaults,
-    plus `lesson=` for a lesson, so that links stay short and readable."""
+# ---------------------------------------------------------------- the one URL parser (app and tests)
+# The app's links also carry what its Distill page adds to a lesson: the distillation target and
+# instructor mode. They are not lesson settings (check_settings knows nothing of them).
+METHODS = ("kd", "hint", "attention", "pseudo-labels")
+URL_EXTRAS = {"method": "kd", "instructor": False}
+ALIASES = {"data": "dataset"}  # older links named the dataset `data`
+# What a link may set is what the app's widgets can show: its T slider runs from 0.5 to 20 and its
+# seed box to 10,000 (a link outside that would draw a broken slider).
+URL_LIMITS = {"temperature": (0.5, 20.0), "seed": (0, 10_000)}
+_TRUE, _FALSE = ("1", "true", "on", "yes"), ("0", "false", "off", "no", "")
+
+
+def to_query_params(preset: Lesson | Mapping, lesson: str | None = None,
+                    keys: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Settings (or a lesson) as URL query parameters, plus `lesson=` for a lesson.
+
+    By default only what differs from the defaults (short, readable links). `keys`: exactly
+    these settings, whatever their value (the app writes its whole setup, so a link opens the
+    same experiment even if a default changes later). URL_EXTRAS (method, instructor) are
+    written when they differ from their defaults."""
     settings = preset.settings if isinstance(preset, Lesson) else check_settings(preset)
-    params = {"lesson": preset.key} if isinstance(preset, Lesson) else {}
+    lesson = preset.key if isinstance(preset, Lesson) else lesson
+    params = {"lesson": lesson} if lesson else {}
     for key, value in settings.items():
-        if value != DEFAULTS[key]:
-            params[URL_NAMES[key]] = "none" if value is None else str(value)
+        if (key in keys) if keys is not None else value != DEFAULTS[key]:
+            params[URL_NAMES[key]] = "none" if value is None else _text(value)
+    if not isinstance(preset, Lesson):
+        if preset.get("method", "kd") != "kd":
+            params["method"] = str(preset["method"])
+        if preset.get("instructor"):
+            params["instructor"] = "1"
     return params
+
+
+def _text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 _TYPES = {"temperature": float, "alpha": float, "epochs": int, "teacher_epochs": int, "seed": int,
           "hidden_class": int}
 
 
-def from_query_params(params: Mapping) -> dict:
+def _parse(key: str, name: str, raw: str, base: dict):
+    """One URL value, typed and checked against `base` (the rest of the settings). ConfigError if bad."""
+    if key == "method":
+        if raw not in METHODS:
+            raise ConfigError(f"Unknown method {raw!r}. Choose one of: {', '.join(METHODS)}.")
+        return raw
+    if key == "instructor":
+        if raw.lower() not in _TRUE + _FALSE:
+            raise ConfigError(f"instructor={raw!r} is neither 1 nor 0.")
+        return raw.lower() in _TRUE
+    if key == "hidden_class" and raw.lower() == "none":
+        return None
+    if key in _TYPES:
+        try:
+            value = _TYPES[key](raw)
+        except ValueError:
+            raise ConfigError(f"The link's {name}={raw!r} is not a number. Fix or remove it from the URL.") from None
+    else:
+        value = raw
+    check_settings({**base, key: value})  # the lab's own ranges (NaN, inf and 1e309 fail here)
+    low, high = URL_LIMITS.get(key, (None, None))
+    if low is not None and not low <= value <= high:
+        raise ConfigError(f"The link's {name}={raw} is outside {_text(low)}..{_text(high)}.")
+    return value
+
+
+def from_query_params(params: Mapping, notices: list[str] | None = None) -> dict:
     """Checked settings from URL query parameters (a dict of strings, e.g. `st.query_params`).
-    `lesson=KEY` starts from that lesson; other parameters override it; unknown ones are ignored."""
+    `lesson=KEY` starts from that lesson; other parameters override it; unknown ones are ignored.
+    `method` and `instructor` (URL_EXTRAS) are in the result only when the link gives them.
+
+    Without `notices`, the first bad value raises ConfigError. With a list, every bad value (NaN,
+    inf, out of range, not a number, an unknown name) falls back to its default, and one sentence
+    per value is appended to `notices` (the app: a shared link never fails as a whole)."""
     def value(name):
         v = params.get(name)
         return v[-1] if isinstance(v, (list, tuple)) else v  # some frameworks give lists
+
+    def bad(error: ConfigError, fallback: str) -> None:
+        if notices is None:
+            raise error
+        notices.append(f"{error} {fallback}")
+
     lesson = value("lesson")
     if lesson is not None and lesson not in LESSONS:
-        raise ConfigError(f"This link names an unknown lesson {lesson!r}. Lessons: {', '.join(LESSONS)}.")
+        bad(ConfigError(f"This link names an unknown lesson {lesson!r}. Lessons: {', '.join(LESSONS)}."),
+            "No lesson is loaded.")
+        lesson = None
     settings = dict(LESSONS[lesson].settings if lesson else DEFAULTS)
-    for key, name in URL_NAMES.items():
+    base = dict(settings)
+    names = {**{name: key for key, name in URL_NAMES.items()}, **{a: ALIASES[a] for a in ALIASES},
+             **{k: k for k in URL_EXTRAS}}
+    for name, key in names.items():
         raw = value(name)
         if raw is None:
             continue
-        if key in _TYPES:
-            if key == "hidden_class" and raw.lower() == "none":
-                settings[key] = None
-                continue
-            try:
-                settings[key] = _TYPES[key](raw)
-            except ValueError:
-                raise ConfigError(f"The link's {name}={raw!r} is not a number. Fix or remove it from the URL.") from None
-        else:
-            settings[key] = raw
-    return check_settings(settings)
+        try:
+            settings[key] = _parse(key, name, str(raw), base)
+        except ConfigError as e:
+            default = URL_EXTRAS[key] if key in URL_EXTRAS else base[key]
+            bad(e, f"Using {URL_NAMES.get(key, key)} = {_text(default)}.")
+    return settings
 
 
 def lesson_of(settings: Mapping) -> Lesson | None:

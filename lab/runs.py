@@ -5,6 +5,8 @@
     store.update_run(run_id, curves=history)      # also a heartbeat
     store.finish_run(run_id, "finished", metrics=..., checkpoint="runs/teacher")
     store.list_runs(session="abc")                # -> [Run], newest first
+    store.list_runs(status=["finished", "stopped"], limit=100, offset=100, curves=False)  # one page
+    store.count_runs(session="abc"), store.distinct("dataset")
 
 Or let a recorder follow a training generator (what the CLI does):
 
@@ -272,24 +274,29 @@ class RunStore:
                    checkpoint: str | None = None, message: str | None = None) -> None:
         """Store progress so far (metrics are merged into what is stored); also a heartbeat."""
         with self._write() as conn:
-            row = conn.execute("SELECT metrics FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None:
-                return  # deleted meanwhile: nothing to update
-            merged = {**_loads(row["metrics"], {}), **(metrics or {})}
-            conn.execute("UPDATE runs SET metrics = ?, curves = COALESCE(?, curves), "
-                         "checkpoint = COALESCE(?, checkpoint), message = COALESCE(?, message), "
-                         "updated_at = ? WHERE id = ?",
-                         (_json(merged), None if curves is None else _json(curves), checkpoint, message,
-                          time.time(), run_id))
+            self._update(conn, run_id, metrics, curves, checkpoint, message)
+
+    @staticmethod
+    def _update(conn, run_id, metrics, curves, checkpoint, message, status: str | None = None) -> None:
+        row = conn.execute("SELECT metrics FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return  # deleted meanwhile: nothing to update
+        merged = {**_loads(row["metrics"], {}), **(metrics or {})}
+        now = time.time()
+        conn.execute("UPDATE runs SET metrics = ?, curves = COALESCE(?, curves), "
+                     "checkpoint = COALESCE(?, checkpoint), message = COALESCE(?, message), "
+                     "status = COALESCE(?, status), finished_at = CASE WHEN ? IS NULL THEN finished_at ELSE ? END, "
+                     "updated_at = ? WHERE id = ?",
+                     (_json(merged), None if curves is None else _json(curves), checkpoint, message,
+                      status, status, now, now, run_id))
 
     def finish_run(self, run_id: int, status: str, *, metrics: dict | None = None, curves: list | None = None,
                    checkpoint: str | None = None, message: str | None = None) -> None:
+        """Close a run: its final metrics and its status in ONE transaction (a reader never sees a
+        finished run without its numbers, and a crash between the two cannot happen)."""
         assert status in STATUSES and status != "running", status
-        self.update_run(run_id, metrics=metrics, curves=curves, checkpoint=checkpoint, message=message)
         with self._write() as conn:
-            now = time.time()
-            conn.execute("UPDATE runs SET status = ?, finished_at = ?, updated_at = ? WHERE id = ?",
-                         (status, now, now, run_id))
+            self._update(conn, run_id, metrics, curves, checkpoint, message, status)
 
     def delete_run(self, run_id: int, *, session: str | None = None) -> bool:
         """Delete one run (only if it belongs to `session`, when given). Its checkpoint files stay."""
@@ -323,13 +330,12 @@ class RunStore:
             row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _run(row) if row else None
 
-    def list_runs(self, *, session: str | None = None, owner: str | None = None, dataset: str | None = None,
-                  arch: str | None = None, kind: str | None = None, status: str | None = None,
-                  group_id: str | None = None, ids: list[int] | None = None, limit: int | None = None,
-                  kinds: tuple[str, ...] | None = None, since: float | None = None,
-                  curves: bool = True) -> list[Run]:
-        """Runs matching every filter given, newest first. `kinds`: any of these kinds; `since`: started
-        at or after this UNIX time; `curves=False` leaves the curves unread (empty), the bulk of a row."""
+    FILTERS = ("session", "owner", "dataset", "arch", "kind", "status", "group_id")
+
+    @classmethod
+    def _where(cls, filters: dict, ids: list[int] | None = None, kinds: tuple[str, ...] | None = None,
+               since: float | None = None) -> tuple[str, list]:
+        """SQL for "every filter given": a value, or a list/tuple of allowed values."""
         where, params = [], []
         if kinds is not None:
             where.append(f"kind IN ({', '.join('?' * len(kinds))})" if kinds else "0")
@@ -337,20 +343,52 @@ class RunStore:
         if since is not None:
             where.append("started_at >= ?")
             params.append(float(since))
-        for column, value in (("session", session), ("owner", owner), ("dataset", dataset), ("arch", arch),
-                              ("kind", kind), ("status", status), ("group_id", group_id)):
-            if value is not None:
+        for column in cls.FILTERS:
+            value = filters.get(column)
+            if value is None:
+                continue
+            if isinstance(value, (list, tuple, set)):
+                values = list(value)
+                where.append(f"{column} IN ({', '.join('?' * len(values))})" if values else "0")
+                params.extend(values)
+            else:
                 where.append(f"{column} = ?")
                 params.append(value)
         if ids is not None:
             where.append(f"id IN ({', '.join('?' * len(ids))})" if ids else "0")
             params.extend(ids)
-        columns = "*" if curves else ", ".join(_COLUMNS_BUT_CURVES) + ", '[]' AS curves"
-        sql = f"SELECT {columns} FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id DESC"
+        return (" WHERE " + " AND ".join(where) if where else ""), params
+
+    def list_runs(self, *, ids: list[int] | None = None, limit: int | None = None, offset: int = 0,
+                  kinds: tuple[str, ...] | None = None, since: float | None = None, curves: bool = True,
+                  **filters) -> list[Run]:
+        """Runs matching every filter given (session, owner, dataset, arch, kind, status, group_id:
+        a value or a list of values), newest first. `kinds`: any of these kinds; `since`: started at or
+        after this UNIX time. `limit`/`offset`: one page of them; `curves=False` leaves the curves
+        unread (empty), the bulk of a row, for a table."""
+        unknown = set(filters) - set(self.FILTERS)
+        assert not unknown, unknown
+        where, params = self._where(filters, ids, kinds, since)
+        columns = "*" if curves else ", ".join(_COLUMNS_BUT_CURVES)
+        sql = f"SELECT {columns} FROM runs{where} ORDER BY id DESC"
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         with self._connect() as conn:
-            return [_run(row) for row in conn.execute(sql, params)]
+            return [_run(row, curves) for row in conn.execute(sql, params)]
+
+    def count_runs(self, kinds: tuple[str, ...] | None = None, since: float | None = None, **filters) -> int:
+        """How many runs match (for "runs 1-100 of N")."""
+        where, params = self._where(filters, None, kinds, since)
+        with self._connect() as conn:
+            return conn.execute(f"SELECT COUNT(*) FROM runs{where}", params).fetchone()[0]
+
+    def distinct(self, column: str, **filters) -> list:
+        """The values of one column among the matching runs (a filter's choices), sorted."""
+        assert column in self.FILTERS, column
+        where, params = self._where(filters)
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT DISTINCT {column} FROM runs{where}", params).fetchall()
+        return sorted(r[0] for r in rows if r[0] is not None)
 
     def recording(self, kind: str, config: dict | None = None, **fields) -> "Recorder":
         return Recorder(self, kind, config, fields)
@@ -371,9 +409,16 @@ def _loads(text, empty):
     return value if isinstance(value, type(empty)) else empty
 
 
-def _run(row: sqlite3.Row) -> Run:
+# What _run() reads, less the curves (a row's bulk: one point per step).
+_COLUMNS_BUT_CURVES = ("id", "kind", "status", "config", "metrics", "checkpoint", "dataset", "arch", "name",
+                       "group_id", "message", "started_at", "updated_at", "finished_at", "session", "owner",
+                       "host", "pid")
+
+
+def _run(row: sqlite3.Row, curves: bool = True) -> Run:
     return Run(id=row["id"], kind=row["kind"], status=row["status"], config=_loads(row["config"], {}),
-               metrics=_loads(row["metrics"], {}), curves=_loads(row["curves"], []), checkpoint=row["checkpoint"],
+               metrics=_loads(row["metrics"], {}), curves=_loads(row["curves"], []) if curves else [],
+               checkpoint=row["checkpoint"],
                dataset=row["dataset"], arch=row["arch"], name=row["name"], group_id=row["group_id"],
                message=row["message"], started_at=row["started_at"], updated_at=row["updated_at"],
                finished_at=row["finished_at"], session=row["session"], owner=row["owner"], host=row["host"],

@@ -73,6 +73,53 @@ def _exclusive(folder: Path):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class Claim:
+    """The same lock as `exclusive()`, taken without blocking: `try_acquire()` says at once whether
+    another thread or process holds it (is training this teacher). A waiter polls it, so it can be
+    stopped while it waits, and it never holds a training slot meanwhile. `release()` may run in
+    another thread than `try_acquire()` (the job that trains is not the one that waited)."""
+
+    def __init__(self, dataset: Dataset, arch: str, config: TrainConfig, root: Path | None = None):
+        self.folder = cache_folder(dataset, arch, config, root)
+        with _thread_locks_guard:
+            self._thread_lock = _thread_locks.setdefault(self.folder, threading.Lock())
+        self._handle = None
+
+    @property
+    def held(self) -> bool:
+        return self._handle is not None
+
+    def try_acquire(self) -> bool:
+        if self.held:
+            return True
+        if not self._thread_lock.acquire(blocking=False):
+            return False
+        try:
+            self.folder.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.folder.parent / f"{self.folder.name}.lock", "a+")
+        except OSError:
+            self._thread_lock.release()
+            raise
+        try:
+            import fcntl
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # Windows: the thread lock still protects one server process
+            pass
+        except OSError:  # another process holds it
+            handle.close()
+            self._thread_lock.release()
+            return False
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        if self._handle is None:
+            return
+        handle, self._handle = self._handle, None
+        handle.close()  # closing the file releases the flock
+        self._thread_lock.release()
+
+
 @contextlib.contextmanager
 def exclusive(dataset: Dataset, arch: str, config: TrainConfig, root: Path | None = None):
     """Hold this entry's lock (threads and processes) while checking, training and storing it."""

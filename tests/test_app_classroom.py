@@ -244,11 +244,11 @@ def test_an_uploaded_digit_gets_predictions_and_bad_images_a_message(sample):
         assert any(needle in e.value for e in at.error), (name, _texts(at, "error"))
 
 
-def _checkpoint(arch="student-mlp", shape=(1, 28, 28), card_arch=None, classes=10):
+def _checkpoint(arch="student-mlp", shape=(1, 28, 28), card_arch=None, classes=10, dataset="mnist-sample"):
     from lab import checkpoints
     from lab.models import build, to_safetensors
     model = build(arch, shape, classes)
-    card = {"card_version": 1, "arch": card_arch or arch, "dataset": "test", "input_shape": list(shape),
+    card = {"card_version": 1, "arch": card_arch or arch, "dataset": dataset, "input_shape": list(shape),
             "classes": [str(k) for k in range(classes)], "mean": [0.1] * shape[0], "std": [0.3] * shape[0],
             "metrics": {}}
     assert checkpoints.validate_card(card)
@@ -257,7 +257,8 @@ def _checkpoint(arch="student-mlp", shape=(1, 28, 28), card_arch=None, classes=1
 
 @pytest.mark.parametrize("case,needle", [
     ("pickle", "Python pickle"), ("random", "not a safetensors file"), ("architecture", "does not fit architecture"),
-    ("input shape", "takes [3, 32, 32] images"), ("huge", "the limit is"), ("card", "not valid JSON")])
+    ("input shape", "takes [3, 32, 32] images"), ("huge", "the limit is"), ("card", "not valid JSON"),
+    ("dataset", "trained on 'fashion-mnist'")])
 def test_a_bad_checkpoint_upload_gets_a_clear_message(case, needle):
     weights, card = _checkpoint()
     if case == "pickle":
@@ -272,6 +273,8 @@ def test_a_bad_checkpoint_upload_gets_a_clear_message(case, needle):
         weights = bytes(65 * 2**20)
     elif case == "card":
         card = RANDOM
+    elif case == "dataset":
+        weights, card = _checkpoint(dataset="fashion-mnist")
     at = _go(_app(), "draw")
     at.file_uploader(key="ckpt_weights").set_value(("model.safetensors", weights, "application/octet-stream"))
     at.file_uploader(key="ckpt_card").set_value(("model.json", card, "application/json")).run()
@@ -337,7 +340,8 @@ def test_a_job_waits_in_the_shared_queue_with_its_position_and_can_be_cancelled(
 
 def _count_teacher_training(monkeypatch) -> list:
     """Every call of the app's train_teacher (the real one still runs)."""
-    from app_pages import _app as glue
+    import importlib
+    glue = importlib.import_module("app_pages._app.work")  # where the app's teacher jobs call train_teacher
     calls, real = [], glue.train_teacher
 
     def counting(*args, **kwargs):

@@ -31,7 +31,11 @@ _figures = helpers.figures
 
 def _run(at: AppTest):
     next(b for b in at.button if b.label.startswith("Run")).click().run()
-    return at.session_state["experiment_jobs"][-1]
+    return _experiment_jobs(at)[-1]
+
+
+def _experiment_jobs(at: AppTest) -> list:
+    return [j for j in at.session_state["jobs"] if j.kind == "experiment"]
 
 
 def _wait(at: AppTest, job, timeout: float = 90):
@@ -92,7 +96,7 @@ def test_tiny_sweep_runs_and_its_heatmap_shows_the_grid():
     at.switch_page("app_pages/concepts.py").run()
     at.switch_page(PAGE).run()
     _ok(at, "sweep revisited")
-    assert len(at.session_state["experiment_jobs"]) == 1
+    assert len(_experiment_jobs(at)) == 1
     assert any(f["data"][0]["type"] == "heatmap" for f in _figures(at))
     assert at.multiselect(key="w_x_sweep_T").value == [2.0, 4.0]  # the settings survived the page switch
 
@@ -121,7 +125,7 @@ def test_omitted_class_bias_slider_rescores_without_a_new_job():
     assert "bias +15.00" in bars()["data"][1]["name"]
     cm = matrix()["data"][0]["z"]
     assert sum(map(sum, cm)) == len(job.result["test_labels"])
-    assert len(at.session_state["experiment_jobs"]) == 1  # nothing retrained
+    assert len(_experiment_jobs(at)) == 1  # nothing retrained
     assert bars()["data"][2]["y"][k] == job.result["hard_label_class_accuracy"]  # the labels-only contrast
 
     next(b for b in at.button if b.label.startswith("Automatic correction")).click().run()
@@ -227,14 +231,18 @@ def test_ensemble_of_new_members_then_one_student():
 
 def test_closing_the_tab_ends_an_experiment(monkeypatch, sample):
 
-    from app_pages import _app as glue
+    from app_pages._app import jobs
     from lab.experiments import sweep
 
     helpers.close_every_tab(monkeypatch)
     import torch
     teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
-    job = glue.ExperimentJob(999, "sweep", "k", "test", session_id="closed-tab")
-    glue._drain_experiment(job, lambda stop: sweep.run(sample, teacher, sweep.SweepConfig(epochs=20), stop))
+    job = jobs.Job(999, "experiment", "test", "mnist-sample", name="sweep", result_key="k",
+                   runs={"sweep": jobs.Run("sweep", "student-mlp")})
+    job.watch("closed-tab")
+    job.last_watched -= jobs.GRACE_S + 1  # its tab closed longer ago than the grace period
+    jobs.drive(job, lambda stop: (("sweep", p) for p in sweep.run(sample, teacher, sweep.SweepConfig(epochs=20),
+                                                                  stop)))
     assert job.status == "abandoned" and job.result is None
     assert job.latest is None  # the tab was gone before it started: not one training step
 

@@ -254,7 +254,8 @@ def test_a_dataset_file_corrupted_between_cli_runs(tmp_path):
 def test_a_dataset_file_corrupted_between_runs_on_the_page(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from app_pages import _app as glue
+    import importlib
+    glue = importlib.import_module("app_pages._app.teachers")  # the app's dataset cache
     data_dir = tmp_path / "data"
     write_mnist_folder(data_dir / "mnist", n_train=200, n_test=100)
     monkeypatch.setenv("LAB_DATA_DIR", str(data_dir))

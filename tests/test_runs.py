@@ -236,3 +236,38 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_finish_run_writes_metrics_and_status_in_one_transaction(tmp_path, monkeypatch):
+    """A reader never sees a run 'finished' without its metrics: one write transaction closes it."""
+    store = RunStore(tmp_path / "runs.sqlite3")
+    run_id = store.start_run("teacher", {}, dataset="mnist-sample")
+    writes = []
+    real = RunStore._write
+
+    def counting(self):
+        writes.append(1)
+        return real(self)
+
+    monkeypatch.setattr(RunStore, "_write", counting)
+    store.finish_run(run_id, "finished", metrics={"test_accuracy": 0.9}, curves=[{"step": 1}])
+    assert len(writes) == 1
+    run = store.get_run(run_id)
+    assert (run.status, run.metrics, run.curves) == ("finished", {"test_accuracy": 0.9}, [{"step": 1}])
+    assert run.finished_at is not None and run.finished_at == run.updated_at
+
+
+def test_a_page_of_runs_with_filters_counts_and_choices(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite3")
+    ids = [store.start_run("hard", {}, dataset=("mnist-sample" if i % 3 else "mnist"), arch="student-mlp",
+                           session="s") for i in range(25)]
+    store.update_run(ids[0], curves=[{"step": 1, "loss": 2.0}])
+    newest_first = ids[::-1]
+    page = store.list_runs(session="s", limit=10, offset=10, curves=False)
+    assert [r.id for r in page] == newest_first[10:20] and all(r.curves == [] for r in page)
+    assert store.list_runs(ids=[ids[0]])[0].curves == [{"step": 1, "loss": 2.0}]  # curves when asked
+    mnist = [i for n, i in enumerate(ids) if n % 3 == 0]
+    assert store.count_runs(session="s") == 25 and store.count_runs(dataset="mnist") == len(mnist)
+    assert [r.id for r in store.list_runs(dataset=["mnist"], limit=100)] == mnist[::-1]
+    assert store.count_runs(dataset=["mnist", "mnist-sample"]) == 25 and store.count_runs(dataset=[]) == 0
+    assert store.distinct("dataset", session="s") == ["mnist", "mnist-sample"]

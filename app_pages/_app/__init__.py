@@ -1,0 +1,62 @@
+"""The app's Streamlit glue, one purpose per module. Pages do `from app_pages import _app as app`
+and call the names below; the modules themselves are importable too (`app.jobs`, `app.panels`).
+
+    startup.start()                 once per server: logging, torch thread cap, warm-ups (streamlit_app.py)
+    session     init_session(), write_cookie()   a browser's persistent identity (cookie `lab_id`) and its
+                record(): jobs, results, uploads, restored after a reload or a restart
+                jobs(), latest_job(kind), running_job(), distill_jobs(), experiment_jobs(name),
+                experiment_key(name, settings, teacher), experiment_result(key), harvest(), touch()
+    settings    bound(widget, name, ...), set_value(name, v), share_params(),
+                sync_query_params(), url_notices(), instructor_mode(), DISTILL_METHODS
+                (the URL is read and written only through lab.presets)
+    lessons     LESSON_PAGES, load_lesson(key), lesson_banner(), lesson_teacher_needed(l), teacher_steps(l)
+    teachers    dataset(), teachers(), teacher_info(key), need_teacher(), add_uploaded_teacher(...),
+                model_choices(role), devices(), device_label(name), pretrained_dir(name)
+    history     history_store(), history_problem(), recorded_runs(store, key), run_labels(runs),
+                compare_recorded(runs, key)
+    work        start_teacher_job(arch, epochs, lr, seed), start_distill_job(teacher_key),
+                start_experiment(name, key, label, make_progress)   -> a jobs.Job
+    jobs        Job (ONE type: teacher, pair, experiment), Run, Measured, start(job, work), drive(),
+                the backend seam (ThreadBackend today; issue 11 adds Ray), reap()
+    panels      progress(job, show_result), sidebar_status(), page_header(), show_error(sentence, e),
+                queue_text(job), temperature_slider(), image_picker(data)
+    records     a job's rows in the run history and its files in app-runs/
+    fmt         fmt_seconds(), fmt_bytes()
+
+A job: `job = app.start_distill_job(key)` → `app.progress(job, show_result)` draws it; `job.status`,
+`job.position`, `job.progress()`, `job.cancel()`. Which backend runs it is not the page's business.
+"""
+from . import fmt, history, job, jobs, lessons, panels, records, session, startup, work  # noqa: F401
+# `teachers` below is the function app.teachers(); its module is importlib.import_module("app_pages._app.teachers")
+# (inside the package: `from .teachers import x`, never `from . import teachers`).
+from .fmt import fmt_bytes, fmt_seconds  # noqa: F401
+from .history import compare_recorded, history_problem, history_store, recorded_runs, run_labels  # noqa: F401
+from .jobs import POLL_S, QUEUED_POLL_S, SIDEBAR_POLL_S, Job, Run  # noqa: F401
+from .lessons import LESSON_PAGES, lesson_banner, lesson_teacher_needed, load_lesson, teacher_steps  # noqa: F401
+from .panels import (image_picker, page_header, progress, queue_text, show_error,  # noqa: F401
+                     sidebar_status, temperature_slider)
+from .session import (distill_jobs, experiment_jobs, experiment_key, experiment_result, harvest,  # noqa: F401
+                      init_session, latest_job, running_job, touch, write_cookie)
+from .settings import (DISTILL_METHODS, bound, instructor_mode, set_value, share_params,  # noqa: F401
+                       sync_query_params, url_notices)
+from .teachers import (add_uploaded_teacher, dataset, device_label, devices, model_choices,  # noqa: F401
+                       need_teacher, pretrained_dir, teacher_info, teachers)
+from .work import start_distill_job, start_experiment, start_teacher_job  # noqa: F401
+
+
+def job_panel(kind: str, show_result=None) -> None:
+    """The progress panel of this browser's latest `kind` job (teacher, distill)."""
+    progress(latest_job(kind), show_result)
+
+
+def experiment_panel(job) -> None:
+    """The progress panel of an experiment job (the same panel as every job)."""
+    progress(job)
+
+
+def running_experiment():
+    return running_job("experiment")
+
+
+def reap_queue() -> None:
+    jobs.reap()

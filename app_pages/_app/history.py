@@ -1,0 +1,104 @@
+"""The run history (lab.runs) on the pages: which runs to show (this browser's, or everyone's, one
+page at a time), how to name them in pickers, and comparing any of them."""
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from lab import figures
+from lab import runs as run_history
+from lab.errors import LabError
+
+from .fmt import fmt_bytes
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 100  # runs read per page of "everyone's runs" (a class leaves thousands)
+
+
+def history_store() -> run_history.RunStore | None:
+    """The run history ($LAB_RUNS_DB, else <data folder>/runs.sqlite3), opened once per server
+    process (lab.runs.open_store caches it and marks runs of a dead process incomplete).
+    None if it cannot be used: training still works, it is just not recorded."""
+    try:
+        return run_history.open_store()
+    except LabError as e:
+        log.warning("the run history cannot be used: %s", e, exc_info=True)
+        return None
+
+
+def history_problem() -> str | None:
+    try:
+        run_history.open_store()
+    except LabError as e:
+        return str(e)
+    return None
+
+
+def recorded_runs(store: run_history.RunStore, key: str, **filters) -> tuple[list, bool]:
+    """The "Show everyone's runs" toggle (widget `key`) and one page of the runs it selects (this
+    browser's by default, every run on the server when on), newest first, without their curves.
+    ([], everyone) on failure."""
+    everyone = st.toggle("Show everyone's runs", key=key,
+                         help="Off: only the runs started in this browser. On: every run on this server "
+                              "(other students' and the command line's too).")
+    who = {} if everyone else {"session": st.session_state.session_key}
+    try:
+        total = store.count_runs(**who, **filters)
+        page = 0
+        if total > PAGE_SIZE:
+            pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
+            page = st.number_input(f"Page (of {pages}; {PAGE_SIZE} runs each, newest first)", 1, pages, 1,
+                                   key=f"{key}_page") - 1
+            st.caption(f"Runs {page * PAGE_SIZE + 1:,}–{min((page + 1) * PAGE_SIZE, total):,} of {total:,}.")
+        return store.list_runs(**who, **filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE, curves=False), everyone
+    except LabError as e:
+        log.warning("reading the run history failed: %s", e, exc_info=True)
+        st.error(str(e))
+        return [], everyone
+
+
+def run_labels(runs: list) -> dict[int, str]:
+    """{run id: "run 7 · distilled · student-mlp · finished · 91.2%"} for pickers."""
+    return {r.id: f"run {r.id} · {r.kind} · {r.arch or '?'} · {r.status}" +
+            (f" · {r.metrics['test_accuracy']:.1%}" if isinstance(r.metrics.get("test_accuracy"), (int, float)) else "")
+            for r in runs}
+
+
+def compare_recorded(runs: list, key: str, labels: dict[int, str] | None = None, store=None) -> list:
+    """Pick recorded runs (multiselect `key`) and compare them: one table of their numbers and
+    their learning curves on one chart. Used by the History and the Compare pages. Returns the picked runs."""
+    import pandas as pd
+
+    from lab.compare import comparison_row
+    labels = labels or run_labels(runs)
+    picked = st.multiselect("Runs to compare", list(labels), format_func=labels.get, key=key,
+                            max_selections=8, placeholder="Pick two or more runs")
+    chosen = [r for r in runs if r.id in picked]
+    if not chosen:
+        return chosen
+    store = store or history_store()
+    if store is not None and not any(r.curves for r in chosen):  # the page was read without curves
+        try:
+            with_curves = {r.id: r for r in store.list_runs(ids=[r.id for r in chosen])}
+            chosen = [with_curves.get(r.id, r) for r in chosen]
+        except LabError as e:
+            log.warning("reading curves failed: %s", e, exc_info=True)
+    compared = pd.DataFrame([comparison_row(f"run {r.id} · {r.kind} ({r.arch})", r.kind, r.metrics) for r in chosen])
+    compared = compared.drop(columns=["role"])
+    compared["bytes"] = compared["bytes"].map(fmt_bytes)
+    st.dataframe(compared, hide_index=True, width="stretch", key=f"{key}_table", column_config={
+        "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
+        "params": st.column_config.NumberColumn("parameters", format="localized"), "bytes": "size",
+        "macs": st.column_config.NumberColumn("MACs / image", format="compact"),
+        "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.3f"),
+        "agreement": st.column_config.NumberColumn("agreement", format="percent"),
+        "ece": st.column_config.NumberColumn("ECE", format="%.3f")})
+    curves = {f"run {r.id} {r.kind}": [{"step": p.get("step", i), "loss": p.get("loss"),
+                                        "train_accuracy": p.get("train_accuracy"),
+                                        "test_accuracy": p.get("test_accuracy")}
+                                       for i, p in enumerate(r.curves) if isinstance(p, dict)]
+              for r in chosen}
+    if any(curves.values()):
+        st.plotly_chart(figures.training_curves(curves), width="stretch", key=f"{key}_curves")
+    return chosen

@@ -1,0 +1,50 @@
+"""What the server does once, before the first page: logging, the torch thread cap, warm-ups.
+
+streamlit_app.py calls `start()` on every script run; only the first call does anything.
+Importing the app's modules has no side effects of their own.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+_done = threading.Event()
+_lock = threading.Lock()
+THREADS = 1  # torch's intra-op threads for training, set by start()
+
+
+def start() -> None:
+    """Once per server process: log to stderr, cap torch's threads, warm the optimizer."""
+    global THREADS
+    if _done.is_set():
+        return
+    with _lock:
+        if _done.is_set():
+            return
+        _logging()
+        import torch
+
+        from lab.device import cap_threads
+        # Torch's intra-op pool is shared by every session of this process: leave one core to the
+        # web server so a training job cannot starve it.
+        THREADS = cap_threads(max(1, (os.cpu_count() or 1) - 1))
+        # The first optimizer a process builds imports torch._dynamo (seconds). Do it once here, at
+        # server start, not inside a job thread where it competes with the page's polling.
+        torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
+        logging.getLogger(__name__).info("app started: %d training thread(s)", THREADS)
+        _done.set()
+
+
+def _logging() -> None:
+    """The app's and the lab's loggers write to stderr (the server log), with tracebacks.
+    Streamlit configures only its own logger; ours would otherwise print bare messages."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = os.environ.get("LAB_LOG_LEVEL", "INFO").upper()
+    for name in ("app_pages", "lab"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = False
