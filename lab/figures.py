@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 
 import numpy as np
 import plotly.graph_objects as go
@@ -27,13 +28,15 @@ from .losses import soft_targets
 COLORS = {"teacher": "#6C5CE7", "hard": "#E17055", "distilled": "#00A884", "reference": "#B2BEC3",
           "accent": "#0984E3"}
 FONT = dict(family="Inter, 'Source Sans Pro', sans-serif", size=13)
+LEGEND_BELOW = dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0, xanchor="left")
 
 
 def _base_layout(height: int) -> dict:
     # No explicit template: st.plotly_chart draws with Streamlit's theme anyway, and naming one
     # ("plotly_white") costs ~10-15 ms of validation per figure — most of a T-slider rerun.
-    return dict(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT,
-                legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    # The legend goes under the chart, anchored to the figure's bottom edge ("container"): plotly
+    # then shrinks the plot to make room. Above the plot it sat on top of the title once it wrapped.
+    return dict(height=height, margin=dict(l=10, r=10, t=40, b=10), font=FONT, legend=LEGEND_BELOW)
 
 
 def _layout(fig: go.Figure, height: int = 360, **kwargs) -> go.Figure:
@@ -108,8 +111,7 @@ def temperature_sweep_figure(sweep: dict, temperature: float | None = None, heig
         yaxis2=dict(title=dict(text="off the top class"), overlaying="y", side="right", range=[0, 1.05],
                     showgrid=False, tickformat=".0%"),
         shapes=shapes, annotations=annotations)
-    return _figure(data, height, title=title, **layout,
-                   legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5))
+    return _figure(data, height, title=title, **layout)
 
 
 # ---------------------------------------------------------------- training
@@ -129,18 +131,38 @@ def training_curves(runs: dict[str, list[dict]], total_steps: int | None = None,
                         line=dict(color=color, width=2.5), legendgroup=name, row=1, col=1)
         fig.add_scatter(x=steps, y=[r["train_accuracy"] for r in rows], name=f"{name} train accuracy",
                         mode="lines", line=dict(color=color, width=1.5, dash="dot"), legendgroup=name,
-                        showlegend=False, row=1, col=2)
+                        row=1, col=2)
         tested = [r for r in rows if r.get("test_accuracy") is not None]
         fig.add_scatter(x=[r["step"] for r in tested], y=[r["test_accuracy"] for r in tested],
                         name=f"{name} test accuracy", mode="lines+markers", marker=dict(size=8),
                         line=dict(color=color, width=2.5), legendgroup=name, row=1, col=2)
     fig.update_xaxes(title="step", range=[0, total_steps] if total_steps else None)
-    fig.update_yaxes(type="log", row=1, col=1)
+    losses = [r["loss"] for rows in runs.values() for r in rows if r["loss"] is not None and r["loss"] > 0]
+    ticks = log_ticks(losses) if losses else None
+    fig.update_yaxes(type="log", row=1, col=1, **({} if ticks is None else dict(
+        tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], range=[np.log10(ticks[0]), np.log10(ticks[-1])])))
     fig.update_yaxes(range=[0, 1.01], tickformat=".0%", row=1, col=2)
     _layout(fig, height)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="center", x=0.5),
-                      margin=dict(l=10, r=10, t=30, b=10))
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10))
     return fig
+
+
+def log_ticks(values) -> list[float]:
+    """Ticks for a log axis: the 1-2-5 values from the one just below the data to the one just
+    above (at least two labelled ticks, the range snapped to them); only powers of ten (plus the
+    two ends) once that makes more than 7. Plotly's own labels every minor tick (2, 3, … 9) when
+    the range spans about a decade."""
+    lo, hi = min(values), max(values)
+    candidates = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 2)
+                  for m in (1, 2, 5)]
+    below = max(c for c in candidates if c <= lo * (1 + 1e-9))
+    above = min(c for c in candidates if c >= hi * (1 - 1e-9))
+    if above == below:
+        above = min(c for c in candidates if c > below)
+    ticks = [c for c in candidates if below <= c <= above]
+    if len(ticks) > 7:
+        ticks = [below] + [c for c in ticks if below < c < above and math.isclose(10 ** round(math.log10(c)), c)] + [above]
+    return [float(f"{t:.12g}") for t in ticks]
 
 
 # ---------------------------------------------------------------- data
@@ -260,9 +282,7 @@ def accuracy_vs_size(rows: list[dict], height: int = 380) -> go.Figure:
     fig.update_xaxes(type="log", title="parameters (log scale)",
                      range=[np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.6])
     fig.update_yaxes(title="test accuracy", tickformat=".1%")
-    _layout(fig, height, title="Accuracy against size")
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5))
-    return fig
+    return _layout(fig, height, title="Accuracy against size")
 
 
 def confusion_matrices(named: list[tuple[str, list[list[int]]]], classes, height: int = 360) -> go.Figure:
