@@ -75,3 +75,38 @@ def verdict(teacher: dict, hard: dict, distilled: dict, paired: PairedDifference
     if speed is not None and {"teacher", "distilled"} <= set(speed.latency_ms):
         text += " " + speed_sentence(speed)
     return text
+
+
+def paired_json(paired: PairedDifference) -> dict:
+    """The distilled − hard difference for summary.json (A = hard, B = distilled)."""
+    return {"n": paired.n, "difference": paired.difference, "low": paired.low, "high": paired.high,
+            "confidence": paired.confidence, "within_noise": paired.within_noise, "mcnemar_p": paired.p_value,
+            "only_hard_right": paired.only_a, "only_distilled_right": paired.only_b, "words": paired.words()}
+
+
+def speed_json(speed: SpeedMeasurement) -> dict:
+    """A live interleaved measurement for summary.json, with the teacher / distilled speed-up."""
+    out = speed.as_dict()  # latency_ms (batch 1, ms/image), throughput (batch 256, images/s), repeats, threads
+    if {"teacher", "distilled"} <= set(speed.latency_ms):
+        out["distilled_speedup"] = speed.speedup("teacher", "distilled")
+    return out
+
+
+def pair_evidence(teacher, hard_model, distilled_model, dataset, teacher_metrics: dict, hard_metrics: dict,
+                  distilled_metrics: dict, speed_repeats: int = 5) -> dict:
+    """What `distill`'s summary.json adds to the three models' numbers: the paired difference of the
+    two students on the test images (with its interval), a live interleaved speed measurement of
+    the three models, and the verdict made from both."""
+    from .metrics import predict_logits
+    from .speed import measure_speed
+    from .stats import paired_from_logits
+
+    def logits(model):
+        model = model.cpu()
+        return predict_logits(model, dataset.test_images.cpu(), dataset.mean, dataset.std)
+
+    paired = paired_from_logits(logits(hard_model), logits(distilled_model), dataset.test_labels)
+    speed = measure_speed({"teacher": teacher, "hard": hard_model, "distilled": distilled_model}, dataset.shape,
+                          repeats=speed_repeats)
+    return {"distilled_vs_hard": paired_json(paired), "speed": speed_json(speed),
+            "verdict": verdict(teacher_metrics, hard_metrics, distilled_metrics, paired=paired, speed=speed)}

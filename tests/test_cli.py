@@ -49,6 +49,26 @@ def test_distill_writes_both_students_and_summary(cli_teacher, tmp_path):
         assert (tmp_path / "s" / who / "model.safetensors").is_file()
         assert json.loads((tmp_path / "s" / who / "model.json").read_text())["role"] == who
     assert "hard" in run.stderr and "distilled" in run.stderr  # one progress bar per student
+    # The paired difference, counted here from the saved students' own predictions on the test split.
+    from lab import checkpoints
+    from lab.data import load
+    from lab.metrics import predict_logits
+    data = load("mnist-sample")
+    right = {}
+    for who in ("hard", "distilled"):
+        model, card = checkpoints.load(tmp_path / "s" / who)
+        right[who] = predict_logits(model, data.test_images, card["mean"], card["std"]).argmax(-1) == data.test_labels
+    gain = summary["distilled_vs_hard"]
+    assert gain["only_hard_right"] == int((right["hard"] & ~right["distilled"]).sum())
+    assert gain["only_distilled_right"] == int((right["distilled"] & ~right["hard"]).sum())
+    assert gain["n"] == 1000 and gain["difference"] == pytest.approx(
+        summary["distilled"]["test_accuracy"] - summary["hard"]["test_accuracy"], abs=1e-9)
+    assert gain["low"] <= gain["difference"] <= gain["high"] and gain["within_noise"] == (gain["low"] <= 0 <= gain["high"])
+    assert gain["words"].endswith("within noise" if gain["within_noise"] else "beyond noise")
+    speed = summary["speed"]  # one live measurement of all three models, not the cards' latencies
+    assert set(speed["latency_ms"]) == {"teacher", "hard", "distilled"} == set(speed["throughput"])
+    assert speed["distilled_speedup"] == pytest.approx(speed["latency_ms"]["teacher"] / speed["latency_ms"]["distilled"])
+    assert summary["verdict"] in run.stderr
 
 
 def test_evaluate_on_dataset_and_on_idx_folder(cli_teacher, tmp_path):

@@ -3,9 +3,11 @@ init) and `evaluate` (a saved model's accuracy on a test set)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from .. import checkpoints
+from ..compare import pair_evidence
 from ..data import DATASETS, load, load_idx_test_set
 from ..device import DEVICES
 from ..errors import LabError
@@ -62,6 +64,7 @@ def cmd_distill(args) -> int:
                "method": args.method}
     store, who = history()
     group = f"distill-{new_session_id()}"
+    students = {}
     # One progress bar and one recorded run per student: split the (name, event) stream by name.
     for name in ("hard", "distilled"):
         extra = {"temperature": args.temperature, "alpha": args.alpha, "method": args.method} if name == "distilled" else {}
@@ -80,6 +83,11 @@ def cmd_distill(args) -> int:
             rec.finish(metrics=card["metrics"], checkpoint=str(out / name))
         summary[name] = {k: card["metrics"][k] for k in ("test_accuracy", "params", "bytes", "latency_ms",
                                                          "agreement", "ece", "seconds")}
+        students[name] = final.result.model
+    if len(students) == 2:
+        summary.update(pair_evidence(teacher, students["hard"], students["distilled"], dataset,
+                                     teacher_card["metrics"], summary["hard"], summary["distilled"]))
+        print(summary["verdict"], file=sys.stderr)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
     return 0
