@@ -117,12 +117,8 @@ if weights is not None and card_file is not None:
                 raise checkpoints.CheckpointError(
                     f"The weights file is {weights.size / 1e6:.0f} MB; the limit is {checkpoints.MAX_BYTES / 1e6:.0f} "
                     "MB and the lab's models are far smaller. Is this the right file?")
-            model, card = checkpoints.from_upload(weights.getvalue(), card_file.getvalue(),
-                                                  expect_shape=tuple(data.shape))
-            if len(card["classes"]) != data.num_classes:
-                raise checkpoints.CheckpointError(
-                    f"This model has {len(card['classes'])} classes but {data.name} has {data.num_classes}. "
-                    "Upload a model trained on this dataset.")
+            # refuses a card for another dataset, shape or class count; the model sees its card's normalization
+            model, card = checkpoints.from_upload(weights.getvalue(), card_file.getvalue(), dataset=data)
             with st.spinner("Measuring it on the test set…"):
                 metrics = summarize(model, data, latency=False)
             ss.ckpt_checked = (ident, model, card, metrics, None)

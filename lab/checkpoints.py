@@ -79,8 +79,12 @@ def validate_card(card, where="the model card") -> dict:
         raise CheckpointError(f"{where} must list the class names (got {classes!r}).")
     for key in ("mean", "std"):
         v = card.get(key)
-        if not (isinstance(v, list) and len(v) == shape[0] and all(isinstance(x, (int, float)) for x in v)):
-            raise CheckpointError(f"{where} needs {key} with one number per channel (got {v!r}).")
+        if not (isinstance(v, list) and len(v) == shape[0]
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)):
+            raise CheckpointError(f"{where} needs {key} with one finite number per channel (got {v!r}).")
+    if not all(x > 0 for x in card["std"]):
+        raise CheckpointError(f"{where} has std {card['std']!r}; a standard deviation must be above 0 "
+                              "(the inputs are divided by it). Upload the card written with the weights.")
     return card
 
 
@@ -146,11 +150,51 @@ def _looks_like(data: bytes) -> str:
 MAX_CARD_BYTES = 1024 * 1024
 
 
+def check_fits_dataset(card: dict, dataset) -> None:
+    """Refuse, in one sentence, a card made for another dataset, input shape or number of classes."""
+    if card.get("dataset") != dataset.name:
+        raise CheckpointError(f"This model was trained on {card.get('dataset')!r}, but here the data is "
+                              f"{dataset.name!r}: upload a model trained on {dataset.name}.")
+    if list(card["input_shape"]) != list(dataset.shape):
+        raise CheckpointError(f"This model takes {card['input_shape']} images, but here the images are "
+                              f"{list(dataset.shape)}. Upload a model trained on this dataset.")
+    if len(card["classes"]) != dataset.num_classes:
+        raise CheckpointError(f"This model has {len(card['classes'])} classes but {dataset.name} has "
+                              f"{dataset.num_classes}. Upload a model trained on this dataset.")
+
+
+def use_card_normalization(model: torch.nn.Module, card: dict, mean, std) -> torch.nn.Module:
+    """Make `model` see its inputs as it was trained to: normalized with its card's mean and std.
+
+    The lab feeds every model images normalized with the dataset's (mean, std); a model trained
+    with other statistics first gets them converted, x_card = x · std / std_card + (mean − mean_card)
+    / std_card per channel (the same pixels, re-normalized). A forward pre-hook on the model's first
+    layer does it, so model(x), model.body(x) and a walk over the body's layers all see it; the
+    weights and the state dict are unchanged. No hook when the statistics agree."""
+    card_mean = torch.tensor(card["mean"], dtype=torch.float64)
+    card_std = torch.tensor(card["std"], dtype=torch.float64)
+    mean, std = torch.as_tensor(mean, dtype=torch.float64), torch.as_tensor(std, dtype=torch.float64)
+    scale, shift = std / card_std, (mean - card_mean) / card_std  # (C,) each
+    model.input_normalization = {"mean": card_mean.tolist(), "std": card_std.tolist()}
+    if torch.allclose(scale, torch.ones_like(scale), rtol=0, atol=1e-7) and shift.abs().max() <= 1e-7:
+        return model
+
+    def renormalize(module, args):
+        x = args[0]  # (B, C, H, W), normalized with the dataset's statistics
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        return (x * scale.to(x.device, x.dtype).view(view) + shift.to(x.device, x.dtype).view(view), *args[1:])
+    first = model.body[0] if isinstance(getattr(model, "body", None), torch.nn.Sequential) else model
+    first.register_forward_pre_hook(renormalize)
+    return model
+
+
 def from_upload(weights: bytes, card: bytes, max_bytes: int = MAX_BYTES,
-                expect_shape: tuple[int, int, int] | None = None) -> tuple[torch.nn.Module, dict]:
+                expect_shape: tuple[int, int, int] | None = None, dataset=None) -> tuple[torch.nn.Module, dict]:
     """(model, card) from an uploaded safetensors file and its JSON card, or a CheckpointError
     that says what is wrong. Sizes are checked before anything is parsed; nothing is unpickled.
-    `expect_shape`: the (C, H, W) the caller will feed (e.g. the dataset of the page)."""
+    `expect_shape`: the (C, H, W) the caller will feed. `dataset`: the data it will be scored and
+    used on — a card made for another dataset, input shape or class count is refused, and the
+    model is given its card's normalization (`use_card_normalization`) for that data's inputs."""
     if len(weights) > max_bytes:
         raise CheckpointError(f"The weights file is {len(weights) / 1e6:.0f} MB; the limit is "
                               f"{max_bytes / 1e6:.0f} MB and the lab's models are far smaller. Is this the right file?")
@@ -166,4 +210,9 @@ def from_upload(weights: bytes, card: bytes, max_bytes: int = MAX_BYTES,
     if expect_shape is not None and list(parsed["input_shape"]) != list(expect_shape):
         raise CheckpointError(f"This model takes {parsed['input_shape']} images, but here the images are "
                               f"{list(expect_shape)}. Upload a model trained on this dataset.")
-    return load_weights(bytes(weights), parsed, "The weights file"), parsed
+    if dataset is not None:
+        check_fits_dataset(parsed, dataset)
+    model = load_weights(bytes(weights), parsed, "The weights file")
+    if dataset is not None:
+        use_card_normalization(model, parsed, dataset.mean, dataset.std)
+    return model, parsed

@@ -84,3 +84,65 @@ def test_missing_folder_is_a_clear_error(tmp_path):
         checkpoints.load(tmp_path / "nope")
     with pytest.raises(CheckpointError, match="not a lab checkpoint"):
         checkpoints.load(tmp_path)
+
+
+# ---------------------------------------------------------------- uploads: the card's dataset and normalization
+
+def _upload(arch="teacher-cnn", dataset="mnist-sample", shape=(1, 28, 28), classes=10, mean=(0.5,), std=(0.25,)):
+    from lab.models import to_safetensors
+    torch.manual_seed(0)
+    model = build(arch, shape, classes).eval()
+    card = {"card_version": 1, "arch": arch, "dataset": dataset, "input_shape": list(shape),
+            "classes": [str(k) for k in range(classes)], "mean": list(mean), "std": list(std), "metrics": {}}
+    return model, to_safetensors(model), json.dumps(card).encode()
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"std": [0.0]}, "must be above 0"), ({"std": [-0.3]}, "must be above 0"),
+    ({"std": [float("inf")]}, "one finite number"), ({"mean": [float("nan")]}, "one finite number"),
+    ({"mean": [True]}, "one finite number")])
+def test_a_card_needs_a_finite_mean_and_a_positive_std(change, message):
+    _, weights, card = _upload()
+    card = json.dumps({**json.loads(card), **change}).encode()  # json writes NaN/Infinity, and reads them back
+    with pytest.raises(CheckpointError, match=message) as error:
+        checkpoints.from_upload(weights, card)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"dataset": "fashion-mnist"}, "trained on 'fashion-mnist', but here the data is 'mnist-sample'"),
+    ({"shape": (3, 32, 32), "mean": (0.5,) * 3, "std": (0.25,) * 3}, r"takes \[3, 32, 32\] images"),
+    ({"classes": 7}, "has 7 classes but mnist-sample has 10")])
+def test_an_upload_for_another_dataset_is_refused(sample, changes, message):
+    _, weights, card = _upload(**changes)
+    with pytest.raises(CheckpointError, match=message) as error:
+        checkpoints.from_upload(weights, card, dataset=sample)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("arch", ["teacher-cnn", "student-mlp"])
+def test_an_upload_is_scored_with_its_cards_normalization(sample, arch):
+    """The card says the model was trained on (pixels − 0.5) / 0.25; the lab feeds the dataset's
+    normalization. Reference: the same weights on images normalized by hand with the card's numbers."""
+    from lab.metrics import predict_logits
+    from lab.objectives import body_outputs
+    reference_model, weights, card = _upload(arch)
+    images = sample.test_images[:64]
+    by_hand = (images.float() / 255 - 0.5) / 0.25
+    with torch.no_grad():
+        expected = reference_model(by_hand)
+    uploaded, _ = checkpoints.from_upload(weights, card, dataset=sample)
+    got = predict_logits(uploaded, images, sample.mean, sample.std)
+    assert torch.allclose(got, expected, atol=1e-4)
+    plain = predict_logits(reference_model, images, sample.mean, sample.std)  # what the lab did before
+    assert not torch.allclose(plain, expected, atol=1e-2)
+    # the feature-map walk (hint and attention objectives) sees the same re-normalized input
+    x = (images.float() / 255 - sample.mean[0]) / sample.std[0]
+    with torch.no_grad():
+        assert torch.allclose(body_outputs(uploaded.eval(), x)[-1], reference_model.body(by_hand), atol=1e-4)
+
+
+def test_an_upload_with_the_datasets_own_statistics_is_left_alone(sample):
+    _, weights, card = _upload("student-mlp", mean=tuple(sample.mean), std=tuple(sample.std))
+    uploaded, _ = checkpoints.from_upload(weights, card, dataset=sample)
+    assert not any(m._forward_pre_hooks for m in uploaded.modules())
