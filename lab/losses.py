@@ -30,32 +30,78 @@ def soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     return F.softmax(logits.float() / temperature, dim=-1)
 
 
+KD_VARIANTS = ("hinton", "no-t2", "kl-mean")
+
+
+def _per_member(value, logits: torch.Tensor) -> torch.Tensor:
+    """A number, or one value per stacked member, shaped to broadcast over (..., B, K) logits."""
+    value = torch.as_tensor(value, dtype=torch.float32, device=logits.device)
+    return value.reshape(value.shape + (1, 1))
+
+
+def soft_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature,
+              variant: str = "hinton") -> torch.Tensor:
+    """The soft-target term, T² · KL(softmax(z_t / T) ‖ softmax(z_s / T)), summed over classes and
+    averaged over the batch (PyTorch's `batchmean`: the true KL per sample), in fp32.
+
+    The one implementation of the KD soft term: `student_logits` may carry a leading member
+    dimension, (G, B, K) from a stack of G students (lab.stacking), with `temperature` one
+    value per member (G,); `teacher_logits` (B, K) is shared by every member. Returns one value
+    per member: shape () for (B, K) logits, (G,) for (G, B, K).
+
+    `variant` reproduces how some code bases write it (for the "what breaks" demo):
+    no-t2:   KL without T²: its gradient shrinks like 1/T², so at T = 8 the teacher speaks 64×
+             more quietly than the labels.
+    kl-mean: T² · KL with `reduction="mean"`: averaged over classes too, i.e. divided by K
+             (10× weaker on 10 classes) — PyTorch's default reduction, and a common slip.
+    """
+    if variant not in KD_VARIANTS:
+        raise ConfigError(f"Unknown KD variant {variant!r}. Choose one of: {', '.join(KD_VARIANTS)}.")
+    s = student_logits.float()  # losses in fp32 even under bf16 autocast
+    T = _per_member(temperature, s)
+    log_p_s = F.log_softmax(s / T, dim=-1)
+    log_p_t = F.log_softmax(teacher_logits.float() / T, dim=-1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1).mean(-1)  # per member
+    if variant == "kl-mean":
+        kl = kl / s.shape[-1]
+    return kl if variant == "no-t2" else kl * T.reshape(T.shape[:-2]) ** 2
+
+
+def hard_term(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on the labels, averaged over the batch, one value per member (as soft_term)."""
+    s = student_logits.float()
+    k = s.shape[-1]
+    per_image = F.cross_entropy(s.reshape(-1, k), labels.expand(s.shape[:-1]).reshape(-1), reduction="none")
+    return per_image.view(s.shape[:-1]).mean(-1)
+
+
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None,
-                      labels: torch.Tensor, temperature: float, alpha: float) -> torch.Tensor:
+                      labels: torch.Tensor, temperature, alpha, variant: str = "hinton") -> torch.Tensor:
     """Hinton et al. 2015:
 
         L = α · T² · KL(softmax(z_t / T) ‖ softmax(z_s / T)) + (1 − α) · CE(z_s, y)
 
     α is the weight of the teacher's soft targets (α = 0: labels only; α = 1: teacher only).
-    The KL term is summed over classes and averaged over the batch (`reduction="batchmean"`,
-    the true KL per sample). T² keeps the soft term's gradients the same size as T changes:
-    for large T its gradient w.r.t. z_s tends to (z_s − z_t) / K (zero-mean logits, K classes),
-    independent of T.
+    T² keeps the soft term's gradients the same size as T changes: for large T its gradient
+    w.r.t. z_s tends to (z_s − z_t) / K (zero-mean logits, K classes), independent of T.
+    Like `soft_term`, it takes a leading member dimension, (G, B, K) logits with one T and one
+    α per member, and returns one loss per member.
 
     Warning — conventions differ: Keras' and torchdistill's examples put α on the *hard*
     term; PyTorch's KD tutorial uses two weights and soft-target cross-entropy (KL + a
     constant). `reduction="mean"` (divides by K as well) and dropping T² both shrink the
     soft signal, the latter by 1/T² — a bug several public implementations shipped.
     """
-    check_temperature_alpha(temperature, alpha)
-    student_logits = student_logits.float()  # losses in fp32 even under bf16 autocast
-    hard = F.cross_entropy(student_logits, labels) if alpha < 1 else student_logits.new_zeros(())
-    if alpha == 0:
-        return hard
-    soft = F.kl_div(F.log_softmax(student_logits / temperature, dim=-1),
-                    F.log_softmax(teacher_logits.float() / temperature, dim=-1),
-                    reduction="batchmean", log_target=True) * temperature ** 2
-    return alpha * soft + (1 - alpha) * hard
+    if isinstance(alpha, (int, float)):
+        check_temperature_alpha(temperature, alpha)
+        if alpha == 0:  # labels only: no teacher needed
+            return hard_term(student_logits, labels)
+        if alpha == 1:
+            return soft_term(student_logits, teacher_logits, temperature, variant)
+    else:  # one α per member (validated by SoftTargets)
+        alpha = torch.as_tensor(alpha, dtype=torch.float32, device=student_logits.device)
+    return (alpha * soft_term(student_logits, teacher_logits, temperature, variant)
+            + (1 - alpha) * hard_term(student_logits, labels))
 
 
 class HardLabels:
@@ -65,25 +111,40 @@ class HardLabels:
 
     def __call__(self, model, images, labels, index):
         logits = model(images)
-        return F.cross_entropy(logits.float(), labels), logits
+        return hard_term(logits, labels), logits
 
 
 class SoftTargets:
-    """Logit distillation from the teacher's logits on the same images.
+    """**Logit distillation** (Hinton, Vinyals & Dean 2015). The student matches the teacher's
+    temperature-softened class probabilities p_t = softmax(z_t / T) as well as the labels:
+    L = α · T² · KL(p_t ‖ softmax(z_s / T)) + (1 − α) · CE(z_s, y). A high T exposes the small
+    probabilities the teacher gives wrong-but-similar classes ("dark knowledge"); T² keeps the
+    soft term's gradient from shrinking as T grows. The `no-t2` and `kl-mean` variants reproduce
+    two bugs public code shipped (see `soft_term`)."""
 
-    With `teacher_logits` (N, K) cached for the whole transfer set, a step only indexes them
-    (no teacher forward pass). With augmented inputs the cache would describe other images,
-    so pass `teacher` instead and its logits are computed on each augmented batch.
-    """
+    def __init__(self, temperature, alpha, teacher_logits: torch.Tensor | None = None,
+                 teacher: torch.nn.Module | None = None, variant: str = "hinton"):
+        """One student: numbers T and α. A stack of G students (lab.stacking.StackedModels, whose
+        forward gives (G, B, K)): sequences of G temperatures and G alphas, one per member; the
+        members' losses are *summed*, so each member gets exactly the gradient of its own run.
 
-    name = "soft-targets"
-
-    def __init__(self, temperature: float, alpha: float, teacher_logits: torch.Tensor | None = None,
-                 teacher: torch.nn.Module | None = None):
-        check_temperature_alpha(temperature, alpha)
+        With `teacher_logits` (N, K) cached for the whole transfer set, a step only indexes them
+        (no teacher forward pass). With augmented inputs the cache would describe other images,
+        so pass `teacher` instead and its logits are computed on each augmented batch."""
+        self.stacked = not isinstance(temperature, (int, float))
+        temperatures = [float(t) for t in temperature] if self.stacked else [temperature]
+        alphas = [float(a) for a in alpha] if self.stacked else [alpha]
+        if len(temperatures) != len(alphas) or not temperatures:
+            raise ConfigError(f"Give one alpha per temperature (got {len(temperatures)} and {len(alphas)}).")
+        for t, a in zip(temperatures, alphas):
+            check_temperature_alpha(t, a)
+        soft_term(torch.zeros(1, 2), torch.zeros(1, 2), 1.0, variant)  # validates the name
         assert (teacher_logits is None) != (teacher is None), "give cached logits or a teacher, not both"
         self.temperature, self.alpha = temperature, alpha
+        self.temperatures, self.alphas = torch.tensor(temperatures), torch.tensor(alphas)
+        self.variant = variant
         self.teacher_logits, self.teacher = teacher_logits, teacher
+        self.name = "kd" if variant == "hinton" else f"kd-{variant}"
 
     def __call__(self, model, images, labels, index):
         if self.teacher_logits is not None:
@@ -92,4 +153,9 @@ class SoftTargets:
             with torch.no_grad():
                 teacher_logits = self.teacher(images)
         logits = model(images)
-        return distillation_loss(logits, teacher_logits, labels, self.temperature, self.alpha), logits
+        if not self.stacked:
+            return distillation_loss(logits, teacher_logits, labels, self.temperature, self.alpha,
+                                     self.variant), logits
+        losses = distillation_loss(logits, teacher_logits, labels, self.temperatures.to(logits.device),
+                                   self.alphas.to(logits.device), self.variant)
+        return losses.sum(), logits

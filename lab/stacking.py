@@ -4,12 +4,13 @@ A T × α sweep of a small student is many tiny runs; alone, each one is all per
 overhead (Python, optimizer, host syncs). Stacked, G students share every step:
 
     stack = StackedModels([init_model(student, dataset, seed) for _ in range(G)])
-    objective = GridSoftTargets(temperatures, alphas, teacher_logits)   # one (T, α) per member
+    objective = SoftTargets(temperatures, alphas, teacher_logits)       # one (T, α) per member
     for event in train(stack, dataset, objective, config): ...          # the ordinary engine
 
 The stack's forward returns (G, B, K) logits; the engine and `predict_logits` accept a
 leading model dimension and report accuracies averaged over the members. The objective
-*sums* the members' losses, so each member gets exactly the gradient it would get alone,
+(lab.losses.SoftTargets, the one KD loss, given one T and one α per member) *sums* the
+members' losses, so each member gets exactly the gradient it would get alone,
 and AdamW (elementwise) updates it as a separate run would: same batches (same seed), same
 init. Not bit for bit: batched matmuls round differently, and AdamW's first steps turn that
 rounding in near-zero gradients into full-size steps; tests/test_stacking.py checks the gradients
@@ -22,12 +23,11 @@ import time
 from typing import Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, stack_module_state
 
 from .data import Dataset
-from .losses import HardLabels, check_temperature_alpha
+from .losses import HardLabels, SoftTargets
 from .metrics import predict_logits
 from .recipes import STUDENT_CONFIG, init_model, teacher_train_logits
 from .models import DEFAULT_STUDENT
@@ -76,38 +76,6 @@ class StackedModels(nn.Module):
         return members
 
 
-class GridSoftTargets:
-    """The Hinton loss of losses.distillation_loss, with its own (T, α) for each stacked member:
-
-        L = Σ_g [ α_g · T_g² · KL(softmax(z_t / T_g) ‖ softmax(z_s,g / T_g)) + (1 − α_g) · CE(z_s,g, y) ]
-
-    summed (not averaged) over the G members so that each one's gradient is that of its own run.
-    """
-
-    name = "soft-targets-grid"
-
-    def __init__(self, temperatures, alphas, teacher_logits: torch.Tensor):
-        for t, a in zip(temperatures, alphas):
-            check_temperature_alpha(t, a)
-        assert len(temperatures) == len(alphas)
-        self.temperatures = torch.tensor([float(t) for t in temperatures])
-        self.alphas = torch.tensor([float(a) for a in alphas])
-        self.teacher_logits = teacher_logits  # (N, K) cached on the un-augmented transfer set
-
-    def __call__(self, model, images, labels, index):
-        logits = model(images)                                   # (G, B, K)
-        g, b, k = logits.shape
-        s = logits.float()
-        T = self.temperatures.to(s.device).view(g, 1, 1)
-        alpha = self.alphas.to(s.device)
-        t = self.teacher_logits[index].float().unsqueeze(0) / T  # (G, B, K)
-        log_p_t = F.log_softmax(t, dim=-1)
-        log_p_s = F.log_softmax(s / T, dim=-1)
-        soft = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1).mean(-1) * T.view(g) ** 2  # batchmean KL, (G,)
-        hard = F.cross_entropy(s.reshape(g * b, k), labels.repeat(g), reduction="none").view(g, b).mean(-1)
-        return (alpha * soft + (1 - alpha) * hard).sum(), logits
-
-
 def distill_grid(dataset: Dataset, teacher: nn.Module, temperatures, alphas, seeds=(0,),
                  student: str = DEFAULT_STUDENT, config: TrainConfig = STUDENT_CONFIG,
                  teacher_logits: torch.Tensor | None = None) -> Iterator[tuple[str, object]]:
@@ -130,7 +98,7 @@ def distill_grid(dataset: Dataset, teacher: nn.Module, temperatures, alphas, see
         rows.append({"seed": seed, "temperature": None, "alpha": None,
                      "test_accuracy": event.result.metrics["test_accuracy"]})
         stack = StackedModels([copy.deepcopy(initial) for _ in cells])
-        objective = GridSoftTargets([t for t, _ in cells], [a for _, a in cells], teacher_logits)
+        objective = SoftTargets([t for t, _ in cells], [a for _, a in cells], teacher_logits)
         for event in train(stack, dataset, objective, seeded):
             yield "grid", event
         test = dataset.to(teacher_logits.device)
@@ -151,4 +119,4 @@ def run_grid(*args, **kwargs) -> tuple[list[dict], float]:
     return rows, time.perf_counter() - start
 
 
-__all__ = ["StackedModels", "GridSoftTargets", "distill_grid", "run_grid", "run_to_end"]
+__all__ = ["StackedModels", "distill_grid", "run_grid", "run_to_end"]

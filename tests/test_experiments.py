@@ -278,15 +278,23 @@ def test_convert_between_conventions(capsys):
     assert torchdistill["alpha"] == pytest.approx(0.1) and torchdistill["beta"] == pytest.approx(0.9)
 
 
-def test_gradients_json(trained_teacher, tmp_path, capsys):
+def test_gradients_json(trained_teacher, sample, tmp_path, capsys):
+    """What the untrained student (seed 0) feels from the teacher's test logits: per image, the
+    analytic gradients T·(p_s − p_t) (Hinton et al. 2015), (p_s − p_t)/T without T², and
+    T·(p_s − p_t)/K with reduction="mean"; their norms averaged over the images."""
+    from lab.recipes import init_model
     out = tmp_path / "out"
     printed = run_cli(capsys, "gradients", "--teacher", str(trained_teacher[1]), "--temperatures", "1,4,16",
                       "--out", str(out))
     result = written(out, "gradients.json", printed)
     assert result["temperatures"] == [1, 4, 16]
+    z_s = common.test_logits(init_model("student-mlp", sample, 0), sample).double()
+    z_t = common.test_logits(trained_teacher[0], sample).double()
     for i, T in enumerate(result["temperatures"]):
-        assert result["no-t2"][i] == pytest.approx(result["hinton"][i] / T ** 2, rel=1e-4)
-        assert result["kl-mean"][i] == pytest.approx(result["hinton"][i] / 10, rel=1e-4)
+        gap = (torch.softmax(z_s / T, 1) - torch.softmax(z_t / T, 1)).norm(dim=1)
+        assert result["hinton"][i] == pytest.approx((T * gap).mean().item(), rel=1e-3)
+        assert result["no-t2"][i] == pytest.approx((gap / T).mean().item(), rel=1e-3)
+        assert result["kl-mean"][i] == pytest.approx((T * gap / 10).mean().item(), rel=1e-3)
 
 
 # ---------------------------------------------------------------- hostile input

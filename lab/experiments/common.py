@@ -30,7 +30,7 @@ from ..losses import HardLabels, SoftTargets
 from ..metrics import predict_logits
 from ..models import build
 from ..recipes import STUDENT_CONFIG, init_model, teacher_train_logits
-from ..stacking import GridSoftTargets, StackedModels
+from ..stacking import StackedModels
 from ..train import Event, TrainConfig, train
 
 CACHE_VERSION = 2  # bump when an experiment's code changes what it measures (2: grids train stacked)
@@ -173,7 +173,7 @@ def train_grid(runs: Runs, label: str, arch: str, dataset: Dataset, seed: int, c
     initial = fresh_student(arch, dataset, seed)
     if stackable(arch, dataset):
         stack = StackedModels([copy.deepcopy(initial) for _ in cells])
-        objective = GridSoftTargets([t for t, _ in cells], [a for _, a in cells], teacher_logits)
+        objective = SoftTargets([t for t, _ in cells], [a for _, a in cells], teacher_logits)
         result = yield from runs.train(f"{label} ({len(cells)} students at once)", stack, dataset, objective,
                                        config, stop)
         return result.model.unstack()
