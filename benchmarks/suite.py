@@ -15,6 +15,8 @@ start-up in child processes), on one device:
     teacher_seconds_to_98  wall seconds until the default teacher reaches 98.5% on mnist-sample
                            test (null if its schedule ends below that: see teacher_accuracy)
     distill_overhead       s/epoch of the distilled student ÷ s/epoch of the hard-label student
+    live_speedup_teacher_vs_student   batch-1 latency of the teacher ÷ the default student's, both
+                           timed in one round-robin measurement (lab.speed; what the verdict says)
     sweep_seconds          T × α × seeds grid of default students (lab.stacking)
     slider_ms              server time of a dark-knowledge page rerun after a T-slider change (AppTest)
     startup_seconds        cold `streamlit run streamlit_app.py` until /_stcore/health answers
@@ -229,6 +231,23 @@ def sweep_time(dataset, teacher, device, quick: bool, smoke: bool = False) -> di
             f"{config.epochs} epochs each", "sweep_best": best, "sweep_hard_mean_accuracy": hard}
 
 
+def live_speed(dataset, teacher, quick: bool, smoke: bool = False) -> dict:
+    """The trained teacher and a default student timed in ONE interleaved measurement (lab.speed):
+    the ratio the Compare page's verdict reports, on this machine, now. (A card's latency was
+    taken at another moment under another load and is not comparable.)"""
+    from lab.speed import measure_speed
+    student = init_model(DEFAULT_STUDENT, dataset, 0)  # its speed does not depend on its weights
+    speed = measure_speed({"teacher": teacher, DEFAULT_STUDENT: student}, dataset.shape,
+                          repeats=2 if smoke else 5 if quick else 15)
+    return {"live_speedup_teacher_vs_student": speed.speedup("teacher", DEFAULT_STUDENT),
+            "live_latency_ms_teacher": speed.latency_ms["teacher"],
+            "live_latency_ms_student": speed.latency_ms[DEFAULT_STUDENT],
+            "live_images_per_s_teacher_b256": speed.throughput["teacher"],
+            "live_images_per_s_student_b256": speed.throughput[DEFAULT_STUDENT],
+            "live_speed_note": f"{DEFAULT_STUDENT} vs the teacher, batch 1 and 256, fp32 CPU, round-robin, "
+                               f"median of {speed.repeats}, {speed.threads} threads"}
+
+
 # ---------------------------------------------------------------- the app (when this branch has it)
 
 DARK_KNOWLEDGE_PAGE = "app_pages/dark_knowledge.py"
@@ -336,6 +355,8 @@ def run(quick: bool = False, device: str = "auto", progress=None, smoke: bool = 
     out.update(figures)
     say("distillation overhead per epoch")
     out.update(distill_overhead(dataset, teacher, device, quick, smoke))
+    say("live speed: teacher vs student, interleaved")
+    out.update(live_speed(dataset, teacher, quick, smoke))
     say("sweep of default students")
     out.update(sweep_time(dataset, teacher, device, quick, smoke))
     say("dark-knowledge slider (AppTest)")
@@ -386,7 +407,9 @@ def table(result: dict) -> str:
     for key, (op, target) in TARGETS.items():
         rows.append((key, fmt(result.get(key)), f"{op} {target}", result["targets"][key]))
     extra = ["throughput_ratio_lab_batch", "reference_images_per_s", "lab_images_per_s", "lab_images_per_s_lab_batch", "reference_input_pipeline_share", "teacher_accuracy", "teacher_seconds_total",
-             "hard_seconds_per_epoch", "distilled_seconds_per_epoch", "sweep_grid", "peak_rss_mb_fashion_mnist",
+             "hard_seconds_per_epoch", "distilled_seconds_per_epoch", "live_speedup_teacher_vs_student",
+             "live_latency_ms_teacher", "live_latency_ms_student", "live_images_per_s_teacher_b256",
+             "live_images_per_s_student_b256", "live_speed_note", "sweep_grid", "peak_rss_mb_fashion_mnist",
              "slider_note", "startup_note", "device", "device_name", "precision", "threads", "torch",
              "cpu_load_avg_1min", "bench_seconds"]
     rows += [(k, fmt(result[k]), "", "") for k in extra if k in result]

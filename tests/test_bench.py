@@ -9,7 +9,8 @@ from pathlib import Path
 from benchmarks import suite as bench
 
 NUMBERS = ["throughput_ratio", "throughput_ratio_lab_batch", "reference_images_per_s", "lab_images_per_s", "teacher_accuracy",
-           "teacher_seconds_total", "distill_overhead", "sweep_seconds", "peak_rss_mb_mnist_sample"]
+           "teacher_seconds_total", "distill_overhead", "sweep_seconds", "peak_rss_mb_mnist_sample",
+           "live_speedup_teacher_vs_student", "live_latency_ms_teacher", "live_images_per_s_student_b256"]
 NULLABLE = ["teacher_seconds_to_98", "slider_ms", "startup_seconds", "peak_rss_mb_fashion_mnist"]
 
 
