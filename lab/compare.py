@@ -24,6 +24,17 @@ def comparison_row(name: str, role: str, metrics: dict, speed: SpeedMeasurement 
     return row
 
 
+def stored_pair_difference(distilled_metrics: dict) -> PairedDifference | None:
+    """The distilled − labels difference from the paired 2×2 table a pair job keeps with the
+    distilled student's metrics (`paired`: n, both, hard_only, distilled_only, neither), or None."""
+    from .stats import paired_from_counts
+    counts = (distilled_metrics or {}).get("paired")
+    try:
+        return paired_from_counts(counts["n"], counts["both"], counts["hard_only"], counts["distilled_only"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _times(ratio: float) -> str:
     return f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
 

@@ -117,3 +117,16 @@ def test_verdict_names_no_winner_within_noise():
     worse = paired_difference(*correctness(40, 10, 900, 50))
     assert "3.0 points worse" in verdict(teacher, hard, distilled, paired=worse)
     assert "noise is unknown" in verdict(teacher, hard, distilled)  # no per-image predictions: no winner
+
+
+def test_a_pair_jobs_stored_table_gives_the_interval_of_its_images():
+    from lab.classroom import paired_counts
+    from lab.compare import stored_pair_difference
+    from lab.stats import paired_from_logits
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (500,), generator=generator)
+    hard, distilled = (torch.randn(500, 10, generator=generator) + 3 * nn.functional.one_hot(labels, 10)
+                       for _ in range(2))
+    stored = {"paired": paired_counts(labels, hard, distilled)}
+    assert stored_pair_difference(stored) == paired_from_logits(hard, distilled, labels)
+    assert stored_pair_difference({}) is None and stored_pair_difference({"paired": {"n": 3}}) is None

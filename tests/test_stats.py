@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab.stats import correct, mcnemar_exact, over_seeds, paired_difference, paired_from_logits
+from lab.stats import correct, mcnemar_exact, over_seeds, paired_difference, paired_from_counts, paired_from_logits
 
 
 def table(only_a: int, only_b: int, both: int, neither: int):
@@ -109,3 +109,10 @@ def test_one_seed_has_no_spread():
     assert "one seed" in s.words()
     with pytest.raises(ValueError):
         over_seeds([float("nan")])
+
+
+def test_the_table_alone_gives_the_same_result():
+    a, b = table(30, 50, 900, 20)
+    assert paired_from_counts(1000, 900, 30, 50) == paired_difference(a, b)
+    with pytest.raises(ValueError, match="Not a paired table"):
+        paired_from_counts(10, 8, 2, 3)
