@@ -34,6 +34,7 @@ PAGES = [
     st.Page("app_pages/history.py", title="History", icon=":material/history:"),
     st.Page("app_pages/lessons.py", title="Lessons", icon=":material/menu_book:"),
     st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:"),
+    st.Page("app_pages/instructor.py", title="Instructor", icon=":material/co_present:"),
 ]
 page = st.navigation(PAGES)
 
@@ -48,6 +49,7 @@ with st.sidebar:
     app.bound(st.toggle, "instructor", "Instructor mode",
               help="Hides advanced controls (learning rate, seed, device) so a class sees only what the lesson "
                    "is about. The setting travels in the URL.")
+    app.classroom.name_field()  # optional: what the instructor's class view calls this student
     st.markdown("**Models in use**")
     app.sidebar_status()
     app.write_cookie()  # a first visit: remember this browser (the next reload restores its session)

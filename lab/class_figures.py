@@ -37,7 +37,7 @@ def pairs_figure(pairs: list[PairPoint], height: int = 380) -> go.Figure:
                              line=dict(width=1, color="white"),
                              colorbar=dict(title="α", tickvals=[0, 0.25, 0.5, 0.75, 1], len=0.8)))]
     return _figure(data, height, showlegend=False,
-                   title="Each pair: gain of the distilled student over its labels-only twin (95 % interval)",
+                   title="Each pair: distilled − labels-only (95 % interval)",
                    xaxis=dict(title="temperature T", type="log", tickvals=[0.5, 1, 2, 4, 8, 16],
                               ticktext=["0.5", "1", "2", "4", "8", "16"]),
                    yaxis=dict(title="gain (accuracy points)", zeroline=True, zerolinecolor="#888",
@@ -71,8 +71,7 @@ def class_sweep_heatmap(cells: list[dict], height: int = 400) -> go.Figure:
                  hovertemplate="%{y} %{x}<br>mean gain %{z:+.2f} pt over %{customdata} pair(s)<extra></extra>")]
     n = sum(sum(row) for row in counts)
     filled = sum(v > 0 for row in counts for v in row)
-    return _figure(data, height, title=f"Class sweep: {n} pair{'s' if n != 1 else ''} in {filled} of "
-                                       f"{len(cells)} cells (each run in its nearest cell)",
+    return _figure(data, height, title=f"Class sweep: {n} pair{'s' if n != 1 else ''}, {filled} of {len(cells)} cells",
                    xaxis=dict(title="α (weight of the soft targets)", side="bottom"),
                    yaxis=dict(title="temperature T", autorange="reversed"))
 
@@ -84,6 +83,7 @@ def gain_spread_figure(pairs: list[PairPoint], height: int = 240) -> go.Figure:
               else COLORS["reference"] for p in pairs]
     # The box (quartiles) and the dots (one per pair, spread vertically by a fixed jitter so
     # equal gains stay visible; a box's own points cannot take a colour each).
+    extent = 1.15 * max([abs(g) for g in gains] + [0.5])
     jitter = [0.3 * (((i * 0.618034) % 1.0) - 0.5) for i in range(len(gains))]
     data = [dict(type="box", x=gains, y=[0.0] * len(gains), orientation="h", name="class", boxpoints=False,
                  line=dict(color="#555"), fillcolor="rgba(0,0,0,0.04)", hoverinfo="skip"),
@@ -91,7 +91,8 @@ def gain_spread_figure(pairs: list[PairPoint], height: int = 240) -> go.Figure:
                  text=[p.who for p in pairs], hovertemplate="%{text}: %{x:+.1f} pt<extra></extra>")]
     return _figure(data, height, showlegend=False,
                    title="Spread of the class's gains (green/red: beyond that pair's noise; grey: within it)",
-                   xaxis=dict(title="gain (accuracy points)", ticksuffix=" pt", zeroline=False),
+                   xaxis=dict(title="gain (accuracy points)", ticksuffix=" pt", zeroline=False,
+                              range=[-extent, extent]),  # 0 in the middle: gains right, losses left
                    yaxis=dict(showticklabels=False, range=[-0.5, 0.5]),
                    shapes=[dict(type="line", yref="paper", y0=0, y1=1, x0=0, x1=0,
                                 line=dict(color="#888", dash="dash", width=1))])

@@ -9,13 +9,14 @@ from dataclasses import replace
 
 import streamlit as st
 
-from lab import teacher_cache
+from lab import classroom, teacher_cache
 from lab.errors import LabError
 from lab.metrics import predict_logits
 from lab.recipes import (STUDENT_CONFIG, TEACHER_CONFIG, distill_pair_together, summarize, teacher_train_logits,
                          train_teacher)
 
 from . import jobs, session
+from .classroom import display_name
 from .history import history_store
 from .settings import settings
 from .teachers import dataset, from_cache, teacher_info
@@ -27,8 +28,11 @@ def _job(kind: str, label: str, settings_: dict, runs: dict, **fields) -> jobs.J
     job = jobs.Job(jobs.next_id(), kind, label, ss.dataset, settings_, runs, owner=ss.get("session_key"),
                    store=history_store(), **fields)
     job.watch(session.streamlit_session_id())
+    name = display_name()  # the name the student chose (optional): the instructor's view shows it
     for run in runs.values():  # what each history row records as its config
         run.config = run.config or {**settings_, "arch": run.arch, "dataset": job.dataset_name, "role": run.name}
+        if name:
+            run.config = {**run.config, "display_name": name}
     session.jobs().append(job)
     return job
 
@@ -107,9 +111,12 @@ def start_distill_job(teacher_key: str) -> jobs.Job:
                                                  config, stop, teacher_logits=logits, method=s["method"]):
             last[name] = event
             yield name, event
-        for name, event in last.items():  # a model that trained to the end, even if its partner stopped
-            if event.kind == "finished":
-                yield name, _measured(event.result.model, data, event.result.metrics, teacher=teacher)
+        measured = {name: _measured(event.result.model, data, event.result.metrics, teacher=teacher)
+                    for name, event in last.items() if event.kind == "finished"}  # even if its partner stopped
+        if len(measured) == 2:  # both finished: which test images each got right, for the paired interval
+            measured["distilled"].metrics["paired"] = classroom.paired_counts(
+                data.test_labels, measured["hard"].test_logits, measured["distilled"].test_logits)
+        yield from measured.items()
 
     return jobs.start(job, events)
 

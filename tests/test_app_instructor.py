@@ -1,0 +1,63 @@
+"""The Instructor page in AppTest: locked without a key (and says how to set one), a wrong key is
+refused, the key from Streamlit secrets unlocks it, and the class view shows a synthetic history's
+pairs (the numbers themselves are checked in test_classroom.py)."""
+from __future__ import annotations
+
+import pytest
+
+from helpers import ENTRY, figures, ok
+from test_classroom import _pair
+
+PAGE = "app_pages/instructor.py"
+
+
+@pytest.fixture
+def history(tmp_path, monkeypatch):
+    from lab.runs import RunStore
+    monkeypatch.setenv("LAB_RUNS_DB", str(tmp_path / "runs.sqlite3"))
+    monkeypatch.delenv("LAB_INSTRUCTOR_KEY", raising=False)
+    store = RunStore(tmp_path / "runs.sqlite3")
+    _pair(store, "s-ada", 4.0, 0.9, 0.90, 0.92, name="Ada",
+          counts={"n": 1000, "both": 890, "hard_only": 10, "distilled_only": 30, "neither": 70})
+    _pair(store, "s-anon", 2.0, 0.5, 0.93, 0.92)
+    return store
+
+
+def _instructor(secrets: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ENTRY), default_timeout=120)
+    for k, v in (secrets or {}).items():
+        at.secrets[k] = v
+    at.run()
+    at.switch_page(PAGE).run()
+    ok(at, "Instructor")
+    return at
+
+
+def test_locked_without_a_key_says_how_to_set_one(history):
+    at = _instructor()
+    assert "LAB_INSTRUCTOR_KEY" in at.info[0].value and "secrets.toml" in at.info[0].value
+    assert not at.get("plotly_chart") and not [t for t in at.text_input if t.label == "Instructor key"]
+
+
+def test_the_secret_key_unlocks_the_class_view(history):
+    at = _instructor({"instructor_key": "s3cret"})
+    key = next(t for t in at.text_input if t.label == "Instructor key")
+    key.input("wrong")
+    at.button[0].click().run()  # the form's Unlock button
+    assert "not the instructor key" in at.error[0].value and not at.get("plotly_chart")
+
+    next(t for t in at.text_input if t.label == "Instructor key").input("s3cret")
+    at.button[0].click().run()
+    ok(at, "unlocked")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Student pairs today"] == "2" and metrics["Students"] == "2"
+    assert metrics["Mean gain ± sd over pairs"].startswith("+0.5 ±")  # (+2 and -1 points) / 2
+    titles = [f["layout"]["title"]["text"] for f in figures(at)]
+    assert any(t.startswith("Class sweep: 2 pairs, 2 of") for t in titles), titles
+    assert "Ada" in at.dataframe[0].value["student"].tolist()
+    assert at.get("image")  # the lesson's QR code, and its link in large type
+    assert any("/lessons?lesson=dark-knowledge" in m.value for m in at.markdown)
+
+    at.switch_page(PAGE).run()  # still unlocked on the next visit (kept with the session)
+    assert not [t for t in at.text_input if t.label == "Instructor key"]
