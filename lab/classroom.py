@@ -20,7 +20,6 @@ import math
 import statistics
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from . import stats
@@ -67,19 +66,14 @@ def valid_counts(counts) -> bool:
             and counts["n"] > 0 and sum(counts[k] for k in _COUNT_KEYS[1:]) == counts["n"])
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)  # a live page recomputes every pair's interval every few seconds
 def _difference(n: int, both: int, hard_only: int, distilled_only: int) -> stats.PairedDifference:
-    hard = np.zeros(n, dtype=bool)
-    distilled = np.zeros(n, dtype=bool)
-    hard[:both + hard_only] = True                       # images 0 .. both+hard_only−1
-    distilled[:both] = True                              # the first `both` of them too
-    distilled[both + hard_only:both + hard_only + distilled_only] = True
-    return stats.paired_difference(hard, distilled)
+    return stats.paired_from_counts(n, both, hard_only, distilled_only)
 
 
 def pair_difference(counts: dict) -> stats.PairedDifference:
     """distilled − hard on the same images, with lab.stats' paired-bootstrap interval and McNemar's p,
-    rebuilt from the stored 2×2 counts (the same numbers the Distill page shows for that pair)."""
+    from the stored 2×2 counts (the same numbers the Distill page shows for that pair)."""
     return _difference(counts["n"], counts["both"], counts["hard_only"], counts["distilled_only"])
 
 
