@@ -76,6 +76,11 @@ MODELS: dict[str, tuple[str, str, Builder]] = {
     "student-mlp": ("student", "2-layer MLP, 48 hidden units",
                     lambda s, k: MLP(s[0] * s[1] * s[2], 48, k)),
 }
+# The cost-quality frontier's ladder (lab/experiments/frontier.py): MLPs from ~2× to ~240× fewer
+# parameters than teacher-cnn. Role "ladder", not "student": the pickers keep the lesson's students.
+for _width in (256, 96, 12, 4, 2):
+    MODELS[f"student-mlp-{_width}"] = ("ladder", f"2-layer MLP, {_width} hidden units",
+                                       lambda s, k, w=_width: MLP(s[0] * s[1] * s[2], w, k))
 TEACHERS = [n for n, (role, _, _) in MODELS.items() if role == "teacher"]
 STUDENTS = [n for n, (role, _, _) in MODELS.items() if role == "student"]
 DEFAULT_TEACHER = "teacher-cnn"

@@ -17,6 +17,7 @@ GROUPS = (
     "training",      # teacher, distill, evaluate
     "classroom",     # runs, export
     "experiments",   # sweep, omit, transfer-size, methods, calibration, ensemble, convert, gradients
+    "frontier",      # frontier, blackbox: the cost-quality frontier; distilling a teacher we can only query
 )
 
 

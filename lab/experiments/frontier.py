@@ -1,0 +1,186 @@
+"""The cost-quality frontier: how much of the teacher's accuracy a student keeps as it shrinks.
+
+"A 10× smaller student typically keeps 80-95 % of the teacher's quality" is the claim everyone
+repeats; this measures it. A ladder of students from ~2× to ~240× fewer parameters than the
+teacher (MLPs of several widths and a tiny CNN: few weights but many multiply-adds, so size and
+speed do not rank the rungs alike). Each rung, for each seed, trains on labels and distilled from
+the same initial weights on the same batches (one stacked run where the architecture stacks).
+Then every rung and the teacher are timed in ONE live, interleaved measurement (lab.speed):
+latency at batch 1 and throughput at batch 256, on the machine that shows the numbers.
+
+For every rung: `recovered` = distilled accuracy / teacher accuracy (the claim's measure), and
+`gap_closed` = (distilled − labels) / (teacher − labels), the share of the labels-only student's
+gap to the teacher that distillation closes; `gain` is the paired difference distilled − labels
+on the same test images (lab.stats), averaged over seeds.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..data import Dataset
+from ..errors import ConfigError
+from ..losses import check_temperature_alpha
+from ..metrics import accuracy
+from ..models import MODELS, count_macs, count_params, saved_bytes
+from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, teacher_train_logits
+from ..speed import measure_speed
+from ..stats import correct, over_seeds, paired_difference
+from .common import Progress, Runs, cached, drive, grid_runs, student_config, test_logits, train_grid
+
+NAME = "frontier"
+# Largest to smallest (teacher-cnn on 28×28: 390,634 weights): 1.9×, 5.1×, 10×, 41×, 122×, 244×, 271×.
+LADDER = ("student-mlp-256", "student-mlp-96", "student-mlp", "student-mlp-12", "student-mlp-4",
+          "student-mlp-2", "student-cnn-tiny")
+CLAIM = (0.80, 0.95)  # "a 10× smaller student keeps 80-95 % of the teacher's quality"
+
+
+@dataclass(frozen=True)
+class FrontierConfig:
+    students: tuple[str, ...] = LADDER
+    temperature: float = DEFAULT_TEMPERATURE
+    alpha: float = DEFAULT_ALPHA
+    seeds: tuple[int, ...] = (0, 1)
+    epochs: int = STUDENT_CONFIG.epochs  # the lesson's schedule: shorter ones hide the MLP's gain
+    speed_repeats: int = 9               # interleaved rounds of the speed measurement (median)
+    device: str = "auto"
+
+    def __post_init__(self):
+        check_temperature_alpha(self.temperature, self.alpha)
+        unknown = [s for s in self.students if s not in MODELS]
+        if unknown:
+            raise ConfigError(f"Unknown student {unknown[0]!r}. Choose from: {', '.join(MODELS)}.")
+        if len(self.students) < 1 or len(set(self.students)) != len(self.students):
+            raise ConfigError(f"Give at least one student, each once (got {list(self.students)}).")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"Give at least one seed, each different (got {list(self.seeds)}).")
+        if self.speed_repeats < 1:
+            raise ConfigError(f"The speed measurement needs at least one round (got {self.speed_repeats}).")
+
+
+def total_runs(dataset: Dataset, config: FrontierConfig) -> int:
+    """Engine runs (one per stacked pair, two per pair that does not stack) plus the speed measurement."""
+    return sum(len(config.seeds) * grid_runs(arch, dataset, 2) for arch in config.students) + 1
+
+
+def run(dataset: Dataset, teacher: torch.nn.Module, config: FrontierConfig = FrontierConfig(), stop=None,
+        teacher_logits: torch.Tensor | None = None) -> Iterator[Progress]:
+    pair = [(config.temperature, 0.0), (config.temperature, config.alpha)]  # labels, distilled
+    total = total_runs(dataset, config)
+    runs = Runs(NAME, total)
+
+    def body():
+        train_logits = teacher_logits
+        if train_logits is None:
+            train_logits = teacher_train_logits(teacher, dataset, config.device)
+        labels = dataset.test_labels.cpu()
+        teacher_accuracy = accuracy(test_logits(teacher, dataset), labels)
+        trained = {}
+        for arch in config.students:
+            hard, distilled = [], []
+            for seed in config.seeds:
+                students = yield from train_grid(runs, f"{arch} seed={seed}", arch, dataset, seed, pair,
+                                                 train_logits, student_config(config.epochs, seed, config.device),
+                                                 stop)
+                hard.append(correct(test_logits(students[0], dataset), labels))
+                distilled.append(correct(test_logits(students[1], dataset), labels))
+            trained[arch] = (hard, distilled, students[1])
+        yield Progress(NAME, "measuring speed (all models in turn)", runs.index, total)
+        models = {"teacher": teacher, **{arch: model for arch, (_, _, model) in trained.items()}}
+        speed = measure_speed(models, dataset.shape, repeats=config.speed_repeats)
+        runs.index += 1
+        rungs = [rung(arch, trained[arch][2], dataset, *trained[arch][:2], teacher_accuracy, speed)
+                 for arch in config.students]
+        return {"teacher": {"arch": getattr(teacher, "arch", "teacher"), "params": count_params(teacher),
+                            "bytes": saved_bytes(teacher), "macs": count_macs(teacher, dataset.shape),
+                            "accuracy": teacher_accuracy, "latency_ms_b1": speed.latency_ms["teacher"],
+                            "throughput_b256": speed.throughput["teacher"]},
+                "rungs": rungs, "dataset": dataset.name, "n_test": len(labels), "seeds": list(config.seeds),
+                "temperature": config.temperature, "alpha": config.alpha, "epochs": config.epochs,
+                "speed": {"repeats": speed.repeats, "threads": speed.threads, "interleaved": True,
+                          "note": "all models in one measurement, round-robin, median of the rounds; "
+                                  "latency: ms per image at batch 1; throughput: images/s at batch 256, fp32"}}
+
+    yield from drive(NAME, body(), total)
+
+
+def rung(arch: str, model: torch.nn.Module, dataset: Dataset, hard: list[np.ndarray], distilled: list[np.ndarray],
+         teacher_accuracy: float, speed) -> dict:
+    """One rung's row of frontier.json. `hard`/`distilled`: per seed, (M,) bool right/wrong per test image."""
+    hard_acc = [float(c.mean()) for c in hard]
+    dist_acc = [float(c.mean()) for c in distilled]
+    hard_mean, dist_mean = statistics.fmean(hard_acc), statistics.fmean(dist_acc)
+    gap = teacher_accuracy - hard_mean
+    # Paired over test images, seed by seed; the gain's interval is the t-interval over seeds when
+    # there are several, else the single seed's paired bootstrap.
+    paired = [paired_difference(h, d) for h, d in zip(hard, distilled)]
+    spread = over_seeds([p.difference for p in paired])
+    low, high = (spread.low, spread.high) if spread.low is not None else (paired[0].low, paired[0].high)
+    return {"arch": arch, "params": count_params(model), "bytes": saved_bytes(model),
+            "macs": count_macs(model, dataset.shape),
+            "latency_ms_b1": speed.latency_ms[arch], "throughput_b256": speed.throughput[arch],
+            "hard_accuracies": hard_acc, "distilled_accuracies": dist_acc,
+            "hard_mean": hard_mean, "distilled_mean": dist_mean,
+            "hard_spread": max(hard_acc) - min(hard_acc), "distilled_spread": max(dist_acc) - min(dist_acc),
+            "recovered": dist_mean / teacher_accuracy, "recovered_labels": hard_mean / teacher_accuracy,
+            # undefined (None) when the labels-only student already matches or beats the teacher
+            "gap_closed": (dist_mean - hard_mean) / gap if gap > 1e-9 else None,
+            "gain": spread.mean, "gain_low": low, "gain_high": high,
+            "gain_within_noise": bool(low <= 0 <= high),
+            "discordant": {"only_labels_right": sum(p.only_a for p in paired),
+                           "only_distilled_right": sum(p.only_b for p in paired)}}
+
+
+def experiment(dataset: Dataset, teacher: torch.nn.Module, config: FrontierConfig = FrontierConfig(), stop=None,
+               use_cache: bool = True) -> Iterator[Progress]:
+    """`run`, cached by config, dataset and teacher. A cached result keeps the speeds measured when it
+    ran (`speed` says so); press Run again to time the models on the machine as it is now."""
+    return cached(NAME, config, dataset, [teacher], lambda: run(dataset, teacher, config, stop), use_cache)
+
+
+# ---------------------------------------------------------------- reading a result
+
+def pareto_front(result: dict, cost: str = "params", which: str = "distilled") -> list[str]:
+    """The rungs no other rung beats on both cost (lower `params`/`latency_ms_b1`/`macs`) and
+    mean accuracy (`which`: "distilled" or "hard"), cheapest first."""
+    key = f"{which}_mean"
+    rungs = sorted(result["rungs"], key=lambda r: (r[cost], -r[key]))
+    front, best = [], -1.0
+    for r in rungs:
+        if r[key] > best:
+            front.append(r["arch"])
+            best = r[key]
+    return front
+
+
+def smallest_within(result: dict, points: float, which: str = "distilled") -> dict | None:
+    """The rung with the fewest parameters whose mean accuracy is within `points` (percentage
+    points) of the teacher's; None when no rung is that close."""
+    floor = result["teacher"]["accuracy"] - points / 100
+    close = [r for r in result["rungs"] if r[f"{which}_mean"] >= floor - 1e-12]
+    return min(close, key=lambda r: r["params"]) if close else None
+
+
+def claim_sentence(result: dict) -> str:
+    """The measured frontier against "a 10× smaller student keeps 80-95 % of the teacher's quality"."""
+    teacher = result["teacher"]
+    rungs = result["rungs"]
+    near = min(rungs, key=lambda r: abs(np.log(teacher["params"] / r["params"]) - np.log(10)))
+    ratio = teacher["params"] / near["params"]
+    kept = near["recovered"]
+    where = ("inside" if CLAIM[0] <= kept <= CLAIM[1] else "above" if kept > CLAIM[1] else "below")
+    errors = (1 - near["distilled_mean"]) / max(1 - teacher["accuracy"], 1e-9)
+    closed = near["gap_closed"]
+    closes = (f"; distillation closes {closed:.0%} of the gap between it on labels alone and the teacher"
+              if closed is not None else "")
+    smallest = min(rungs, key=lambda r: r["params"])
+    return (f"On {result.get('dataset', 'this dataset')} the {ratio:.0f}× smaller student ({near['arch']}) keeps "
+            f"{kept:.1%} of the teacher's accuracy distilled ({near['recovered_labels']:.1%} on labels alone): "
+            f"{where} the 80-95 % the claim gives{closes}. Counted in errors it makes {errors:.1f}× the "
+            f"teacher's; even the {teacher['params'] / smallest['params']:.0f}× smaller {smallest['arch']} keeps "
+            f"{smallest['recovered']:.0%}. Accuracy share is a generous measure on an easy dataset: "
+            "look at the errors and at the gap closed.")
