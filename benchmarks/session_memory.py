@@ -48,7 +48,11 @@ async def _until(tab: Tab, since: float, needles: tuple[str, ...], timeout: floa
     raise TimeoutError(f"none of {needles} within {timeout:.0f} s")
 
 
-async def _click(tab: Tab, label: str, extra: dict | None = None) -> float:
+async def _click(tab: Tab, label: str, extra: dict | None = None, timeout: float = 120) -> float:
+    deadline = time.monotonic() + timeout
+    while (tab.widget(label) is None or tab.widget(label).disabled) and time.monotonic() < deadline:
+        await tab.rerun()  # e.g. the previous job is still closing
+        await asyncio.sleep(1.0)
     button = tab.widget(label)
     assert button is not None and not button.disabled, (label, sorted(tab.widgets))
     clicked = time.monotonic()
@@ -61,10 +65,10 @@ async def one_session(url: str, seed: int, pairs: int, experiments: int, timeout
     await tab.connect()
     done = {"pairs": 0, "experiments": 0}
     try:
-        await tab.rerun(page="teacher", query=QUERY.format(seed=seed))
+        await tab.rerun(page="teacher", query=QUERY.format(seed=0))  # one teacher for all: the cache serves it
         since = await _click(tab, "Train teacher")
-        await _until(tab, since, ("Finished", "already trained"), timeout)
-        await tab.rerun(page="distill")
+        await _until(tab, since, ("Finished **teacher", "already trained on this server"), timeout)
+        await tab.rerun(page="distill", query=QUERY.format(seed=seed))
         for _ in range(pairs):
             since = await _click(tab, "Train both students")
             text = await _until(tab, since, ("Finished", "Stopped", "failed", "diverged"), timeout)

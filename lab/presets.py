@@ -219,7 +219,9 @@ def from_query_params(params: Mapping, notices: list[str] | None = None) -> dict
             settings[key] = _parse(key, name, str(raw), base)
         except ConfigError as e:
             default = URL_EXTRAS[key] if key in URL_EXTRAS else base[key]
-            bad(e, f"Using {URL_NAMES.get(key, key)} = {_text(default)}.")
+            if notices is None:
+                raise
+            notices.append(f"{name}={raw}: {e} Using {URL_NAMES.get(key, key)} = {_text(default)}.")
     return settings
 
 

@@ -71,3 +71,46 @@ def test_streamlit_config_limits_fit_the_lab():
     assert MAX_UPLOAD_BYTES <= server_mb * 2**20 and MAX_CARD_BYTES <= server_mb * 2**20
     assert config["client"]["showErrorDetails"] in ("type", "none")  # no stack traces for students
     assert config["browser"]["gatherUsageStats"] is False and config["theme"]["primaryColor"].startswith("#")
+
+
+@pytest.mark.parametrize("name,raw,key", [
+    ("T", "nan", "temperature"), ("T", "inf", "temperature"), ("T", "1e309", "temperature"),
+    ("T", "-inf", "temperature"), ("T", "0.1", "temperature"), ("T", "50", "temperature"), ("T", "hot", "temperature"),
+    ("alpha", "nan", "alpha"), ("alpha", "1.5", "alpha"), ("alpha", "x", "alpha"),
+    ("epochs", "0", "epochs"), ("epochs", "1e309", "epochs"), ("epochs", "2.5", "epochs"), ("epochs", "999", "epochs"),
+    ("seed", "-1", "seed"), ("seed", "20000", "seed"), ("seed", "nan", "seed"),
+    ("student", "gpt", "student"), ("dataset", "imagenet", "dataset"), ("method", "magic", "method"),
+    ("instructor", "maybe", "instructor"), ("hide", "12", "hidden_class"),
+])
+def test_every_bad_link_value_falls_back_to_its_default_with_one_notice(name, raw, key):
+    """The app's mode: one bad value never rejects the whole link; the rest of it is kept."""
+    from lab.presets import URL_EXTRAS
+    notices = []
+    settings = from_query_params({name: raw, "student": "student-cnn-tiny" if name != "student" else raw,
+                                  "seed": "7" if name != "seed" else raw}, notices=notices)
+    default = URL_EXTRAS.get(key, DEFAULTS.get(key))
+    assert settings.get(key, default) == default
+    assert len(notices) == 1 and (raw in notices[0] or name in notices[0]), notices
+    assert notices[0].count("\n") == 0  # one line
+    if name != "student":
+        assert settings["student"] == "student-cnn-tiny"  # the good values of the same link are kept
+    if name != "seed":
+        assert settings["seed"] == 7
+
+
+def test_an_unknown_lesson_in_a_link_is_a_notice_and_the_rest_is_kept():
+    notices = []
+    settings = from_query_params({"lesson": "lesson-99", "T": "8"}, notices=notices)
+    assert settings["temperature"] == 8.0 and len(notices) == 1 and "unknown lesson" in notices[0]
+
+
+def test_the_apps_link_carries_its_whole_setup_and_reads_back():
+    app_keys = ("dataset", "student", "temperature", "alpha", "epochs", "seed")
+    values = {**DEFAULTS, "temperature": 7.5, "method": "hint", "instructor": True}
+    params = to_query_params(values, lesson="small-student", keys=app_keys)
+    assert params == {"lesson": "small-student", "dataset": "mnist-sample", "student": "student-mlp", "T": "7.5",
+                      "alpha": "0.9", "epochs": str(DEFAULTS["epochs"]), "seed": "0", "method": "hint",
+                      "instructor": "1"}
+    back = from_query_params(params, notices=[])
+    assert back["temperature"] == 7.5 and back["method"] == "hint" and back["instructor"] is True
+    assert back["student"] == "student-mlp"  # the link overrides the lesson's student

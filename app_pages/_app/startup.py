@@ -44,7 +44,6 @@ def _logging() -> None:
     level = os.environ.get("LAB_LOG_LEVEL", "INFO").upper()
     for name in ("app_pages", "lab"):
         logger = logging.getLogger(name)
-        if not logger.handlers:
+        logger.setLevel(level)
+        if not logger.handlers and not logging.getLogger().handlers:  # (pytest's capture is a root handler)
             logger.addHandler(handler)
-            logger.setLevel(level)
-            logger.propagate = False
