@@ -53,7 +53,7 @@ else:
             digit = read_digit(upload, canvas)
         except LabError as e:  # not an image, too big, blank
             digit = None
-            st.error(f"**This image cannot be used.** {e}", icon=":material/image_not_supported:")
+            app.show_error(f"**This image cannot be used.** {e}", e, icon=":material/image_not_supported:")
         else:
             if digit is None:
                 st.info("Draw a digit in the white box (the bin icon under it clears it), or upload an image: "
@@ -123,6 +123,7 @@ if weights is not None and card_file is not None:
                 metrics = summarize(model, data, latency=False)
             ss.ckpt_checked = (ident, model, card, metrics, None)
         except LabError as e:
+            app.panels.log.warning("an uploaded checkpoint was refused: %s", e, exc_info=True)  # shown below
             ss.ckpt_checked = (ident, None, None, None, str(e))
     _, model, card, metrics, problem = ss.ckpt_checked
     if problem:

@@ -67,7 +67,7 @@ def make_config(cls, **settings):
     try:
         return cls(**settings, device=ss.device)
     except (LabError, AssertionError, ValueError, TypeError) as e:
-        st.error(f"These settings cannot run: {e or 'an empty grid'}. Change them above.", icon=":material/error:")
+        app.show_error(f"These settings cannot run: {e or 'an empty grid'}. Change them above.", e)
         return None
 
 
@@ -96,7 +96,7 @@ def run_block(name: str, settings: dict, label: str, make_progress, show) -> Non
         try:
             show(result)
         except Exception as e:  # an old or damaged result: a message, never a traceback
-            st.error(f"This result cannot be shown ({type(e).__name__}: {e}). Press Run again to recompute it.")
+            app.show_error(f"This result cannot be shown ({type(e).__name__}: {e}). Press Run again to recompute it.", e)
     elif busy is None and (job is None or job.result_key != key):
         st.info("Press **Run** to start. Progress shows here; you can leave the page and come back.",
                 icon=":material/play_circle:")
@@ -362,7 +362,7 @@ flips the experiment. Convert a setting here:""")
         try:
             out = conventions.translate(values, source, target)
         except LabError as e:
-            st.error(str(e), icon=":material/error:")
+            app.show_error(str(e), e)
         else:
             shown = {k: out[k] for k in conventions.CONVENTIONS[target]}
             st.markdown("**In the " + target + " convention:** " +

@@ -87,7 +87,7 @@ else:
         folder = run.checkpoint
         model, card = _checkpoint(folder, (Path(folder) / checkpoints.WEIGHTS).stat().st_mtime)
     except (LabError, OSError) as e:
-        st.error(f"The model of run {run.id} cannot be loaded: {e}")
+        app.show_error(f"The model of run {run.id} cannot be loaded: {e}", e)
     else:
         stem = f"run-{run.id}-{card['arch']}"
         d = st.columns(3)
