@@ -9,6 +9,9 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
 
@@ -46,10 +49,42 @@ def train_teacher(dataset: Dataset, arch: str = DEFAULT_TEACHER, config: TrainCo
 
 @torch.no_grad()
 def teacher_train_logits(teacher: torch.nn.Module, dataset: Dataset, device="auto") -> torch.Tensor:
-    """The teacher's logits on every (un-augmented) training image, computed once, on the device."""
+    """The teacher's logits on every (un-augmented) training image, on the device: computed once
+    per (teacher weights, training images, device) in this process and kept for the next caller.
+
+    A class of students distills from one shared teacher, each job with its own copy of it: this
+    forward pass over the whole training set was most of a student pair's time on a CPU. The key
+    hashes the teacher's architecture and weights and the images themselves (milliseconds), so a
+    copy finds its original's logits and a changed weight or dataset never finds stale ones."""
     device = pick_device(device) if isinstance(device, str) else device
+    key = _logits_key(teacher, dataset, device)
+    with _train_logits_lock:
+        cached = _train_logits.get(key)
+        if cached is not None:
+            _train_logits.move_to_end(key)
+            return cached.clone()  # the caller's own tensor: nothing it does reaches the next caller
     teacher = teacher.to(device)
-    return predict_logits(teacher, dataset.to(device).train_images, dataset.mean, dataset.std)
+    logits = predict_logits(teacher, dataset.to(device).train_images, dataset.mean, dataset.std)
+    with _train_logits_lock:
+        _train_logits[key] = logits
+        while len(_train_logits) > TRAIN_LOGITS_KEPT:
+            _train_logits.popitem(last=False)
+    return logits.clone()
+
+
+TRAIN_LOGITS_KEPT = 4  # teachers x datasets whose training logits stay in memory (a few MB each)
+_train_logits: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+_train_logits_lock = threading.Lock()
+
+
+def _logits_key(teacher: torch.nn.Module, dataset: Dataset, device: torch.device) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{teacher!r}|{device}|{dataset.mean}|{dataset.std}|{tuple(dataset.train_images.shape)}".encode())
+    for name, tensor in teacher.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    digest.update(dataset.train_images.cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def distilled_objective(method: str, initial: torch.nn.Module, teacher: torch.nn.Module, dataset: Dataset,

@@ -41,11 +41,14 @@ from pathlib import Path
 
 if not __package__:  # run as a script: make `load` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from load import profile  # noqa: E402
 from load.server import Monitor, Server, cpu_seconds, loadavg, proc_status  # noqa: E402
 from load.st_client import FINISHED_OK, Tab  # noqa: E402
 
 MAX_SESSIONS = 500
-IDENTITY_COOKIE = "lab_browser"  # each simulated browser's own identity (a cookie, as a browser keeps one)
+# Each simulated browser is its own person: the app keeps a browser's identity in this cookie
+# (a random 32-hex token; app_pages/_app/session.py), sent with the websocket handshake.
+IDENTITY_COOKIE = "lab_id"
 QUEUED = re.compile(r"Queued — position|Waiting for a free training slot")
 RUNNING = re.compile(r"step [\d,]+ of|Training…|Measuring accuracy")
 FINISHED = re.compile(r"Finished \*\*(?P<label>[^*]+)\*\*")
@@ -68,6 +71,12 @@ def temperatures(index: int, moves: int) -> list[float]:
     return [0.5 * (1 + (index * 7 + 11 * (moves - 1 - k)) % 40) for k in range(moves)]
 
 
+def left(deadline: float) -> float:
+    """Seconds until the deadline: every step waits as long as the class may last (a slow server
+    is measured, not given up on), and no longer."""
+    return max(1.0, deadline - time.monotonic())
+
+
 class Class:
     """What the sessions share: who is training now (for 'slider moved while a job trained')."""
 
@@ -82,13 +91,13 @@ async def student(index: int, url: str, start_at: float, deadline: float, args, 
            "finished_s": None, "status_end": "not started", "pairs_seen": None, "own_T": None, "result_T": None,
            "exceptions": [], "error": None}
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
-    tab = Tab(url, cookie=f"{IDENTITY_COOKIE}=load-{index}-{uuid.uuid4().hex[:12]}")
+    tab = Tab(url, cookie=f"{IDENTITY_COOKIE}={uuid.uuid4().hex}")
     moves = temperatures(index, args.slider_moves)
     out["own_T"] = moves[-1] if moves else 4.0
     try:
         began = time.monotonic()
-        await tab.connect(timeout=max(1.0, deadline - began))
-        first = await tab.rerun(page="dark_knowledge", timeout=max(1.0, deadline - time.monotonic()),
+        await tab.connect(timeout=left(deadline))
+        first = await tab.rerun(page="dark_knowledge", timeout=left(deadline),
                                 query=f"dataset=mnist-sample&student=student-mlp&T=4&alpha=0.9"
                                       f"&epochs={args.epochs}&seed={index}")
         out["first_paint_s"] = round(time.monotonic() - began, 3)
@@ -100,11 +109,11 @@ async def student(index: int, url: str, start_at: float, deadline: float, args, 
             if slider is None:
                 raise LookupError("the Dark-knowledge page drew no 'Temperature T' slider")
             training = len(room.training)
-            moved = await tab.rerun(widgets={slider.id: tab.slider_state(slider.id, value)}, timeout=60)
+            moved = await tab.rerun(widgets={slider.id: tab.slider_state(slider.id, value)}, timeout=left(deadline))
             out["slider_ms"].append(round(moved.seconds * 1000, 1))
             out["slider_training"].append(training)
         await asyncio.sleep(args.think_s)
-        shown = await tab.rerun(page="distill", timeout=60)
+        shown = await tab.rerun(page="distill", timeout=left(deadline))
         out["distill_ms"] = round(shown.seconds * 1000, 1)
         button = tab.widget("Train both students")
         if button is None or button.disabled:
@@ -112,7 +121,7 @@ async def student(index: int, url: str, start_at: float, deadline: float, args, 
         seen_from = len(tab.texts)
         out["clicked_at"] = time.time()
         clicked = time.monotonic()
-        await tab.rerun(widgets={button.id: tab.trigger(button.id)}, timeout=60)
+        await tab.rerun(widgets={button.id: tab.trigger(button.id)}, timeout=left(deadline))
         out["status_end"] = "clicked"
         finished_at = await follow_job(tab, seen_from, out, deadline, room, index)
         if finished_at is not None:
@@ -168,7 +177,7 @@ async def pairs_after(tab: Tab, finished: float, until: float) -> int | None:
 
 async def cold_visit(url: str) -> dict:
     """The first visitor of a fresh server; it also warms both pages for the class."""
-    tab = Tab(url, cookie=f"{IDENTITY_COOKIE}=load-warmup-{uuid.uuid4().hex[:12]}")
+    tab = Tab(url, cookie=f"{IDENTITY_COOKIE}={uuid.uuid4().hex}")
     try:
         began = time.monotonic()
         await tab.connect()
@@ -248,15 +257,6 @@ def rnd(x, digits):
     return None if x is None else round(x, digits)
 
 
-def start_profiler(pid: int, out: Path) -> subprocess.Popen | None:
-    """py-spy record of the server (all its threads, GIL holders marked) while the class runs."""
-    try:
-        return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--rate", "50", "--format", "raw",
-                                 "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except OSError:
-        return None
-
-
 def run(args) -> dict:
     """The whole load test; returns the report."""
     started = time.monotonic()
@@ -285,15 +285,13 @@ def run(args) -> dict:
             monitor = Monitor(server.url, server.pid)
             monitor.start()
             if args.profile:
-                profiler = start_profiler(server.pid, args.profile)
+                profiler = profile.record(server.pid, args.profile)
             deadline = time.monotonic() + args.timeout
             try:
                 results = asyncio.run(drive(server.url, args, deadline))
             finally:
                 monitor.halt()
-                if profiler is not None:
-                    profiler.send_signal(signal.SIGINT)
-                    profiler.wait(30)
+                profile.stop(profiler)
             alive = server.proc.poll() is None
             end = proc_status(server.pid)
             server_cpu = cpu_seconds(server.pid) - cpu_before if alive else None
@@ -303,8 +301,11 @@ def run(args) -> dict:
             server.stop()
             watchdog.cancel()
         log_errors = server_log_errors(log)
-    return report(args, results, history, monitor, cold, startup, idle, end, server_cpu, client_cpu, alive,
-                  load_before, log_errors, time.monotonic() - started)
+    out = report(args, results, history, monitor, cold, startup, idle, end, server_cpu, client_cpu, alive,
+                 load_before, log_errors, time.monotonic() - started)
+    if args.profile:
+        out["profile"] = profile.summarize(args.profile)
+    return out
 
 
 def report(args, results, history, monitor, cold, startup, idle, end, server_cpu, client_cpu, alive,
@@ -317,7 +318,10 @@ def report(args, results, history, monitor, cold, startup, idle, end, server_cpu
     page_problems = [f"session {r['session']}: sees {r['pairs_seen']} pairs" for r in finished if r["pairs_seen"] != 1]
     page_problems += [f"session {r['session']}: its result says T={r['result_T']}, it asked for T={r['own_T']}"
                       for r in finished if r["result_T"] != r["own_T"]]
-    lost = [r["session"] for r in results if r["status_end"] not in ("finished", "queued", "running")]
+    # Lost: clicked, and at the end neither finished nor shown waiting or training.
+    lost = [r["session"] for r in results
+            if r["clicked_at"] is not None and r["status_end"] not in ("finished", "queued", "running")]
+    not_clicked = [r["session"] for r in results if r["clicked_at"] is None]
     waits = list(history["queue_wait_s"].values())
     out = {
         "ok": None,
@@ -337,6 +341,7 @@ def report(args, results, history, monitor, cold, startup, idle, end, server_cpu
                  "running_seen": sum(r["running_seen"] for r in results),
                  "queued_at_end": ends.count("queued"), "running_at_end": ends.count("running"),
                  "lost": len(lost), "lost_sessions": lost[:20],
+                 "not_clicked": len(not_clicked), "not_clicked_sessions": not_clicked[:20],
                  "click_to_finished": summary_s([r["finished_s"] for r in finished]),
                  "queue_wait": summary_s(waits), "train": summary_s(list(history["train_s"].values()))},
         "isolation_ok": not page_problems and not history["problems"],
@@ -355,7 +360,7 @@ def report(args, results, history, monitor, cold, startup, idle, end, server_cpu
         "session_errors": [f"{r['session']}: {r['error']}" for r in results if r["error"]][:10],
         "wall_s": round(wall, 1),
     }
-    out["ok"] = bool(len(painted) == args.sessions and not lost and out["isolation_ok"] and alive
+    out["ok"] = bool(len(painted) == args.sessions and not lost and not not_clicked and out["isolation_ok"] and alive
                      and not out["exceptions"] and not out["session_errors"])
     if args.details:
         out["sessions_detail"] = results
@@ -375,7 +380,7 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=1, help="epochs of each student pair (1)")
     parser.add_argument("--timeout", type=float, default=600, help="hard limit for the class, seconds (600)")
     parser.add_argument("--log", type=Path, help="keep the server's output here")
-    parser.add_argument("--profile", type=Path, help="py-spy record the server during the class (collapsed stacks)")
+    parser.add_argument("--profile", type=Path, help="py-spy the server during the class: raw stacks to this file, a summary in the report")
     parser.add_argument("--details", action="store_true", help="include every session's record")
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= MAX_SESSIONS:
