@@ -4,7 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from lab import figures
-from lab.compare import comparison_row, verdict
+from lab.comparison_figures import gain_chart
+from lab.compare import comparison_row, stored_pair_difference, verdict
+from lab.speed import measure_speed
 from app_pages import _app as app
 
 app.page_header("Compare", "Accuracy, size, speed, agreement with the teacher and calibration — measured, for "
@@ -22,24 +24,42 @@ def pair_section() -> None:
     job = next(j for j in jobs if j.key == chosen)
     teacher = teachers.get(job.teacher_key)
     hard, distilled = job.runs["hard"].metrics, job.runs["distilled"].metrics
+    paired = stored_pair_difference(distilled)
+    speed = live_speed(job, teacher)
 
     if teacher is not None:
-        st.markdown(f"<div class='verdict'>{verdict(teacher.metrics, hard, distilled)}</div>", unsafe_allow_html=True)
+        st.markdown(f"<div class='verdict'>{verdict(teacher.metrics, hard, distilled, paired=paired, speed=speed)}</div>",
+                    unsafe_allow_html=True)
 
     rows = []
     if teacher is not None:
-        rows.append(comparison_row(f"teacher ({teacher.arch})", "teacher", {**teacher.metrics, "agreement": 1.0}))
-    rows += [comparison_row(f"labels ({job.runs['hard'].arch})", "hard", hard),
-             comparison_row(f"distilled ({job.runs['distilled'].arch})", "distilled", distilled)]
-    table = pd.DataFrame(rows).drop(columns=["role"])
+        rows.append(comparison_row(f"teacher ({teacher.arch})", "teacher", {**teacher.metrics, "agreement": 1.0}, speed))
+    rows += [comparison_row(f"labels ({job.runs['hard'].arch})", "hard", hard, speed),
+             comparison_row(f"distilled ({job.runs['distilled'].arch})", "distilled", distilled, speed)]
+    table = pd.DataFrame(rows).drop(columns=["role", "recorded_latency_ms"])
     table["bytes"] = table["bytes"].map(app.fmt_bytes)
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "model": "model", "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
         "params": st.column_config.NumberColumn("parameters", format="localized"),
         "bytes": "size", "macs": st.column_config.NumberColumn("MACs / image", format="compact", help="multiply-adds per image"),
-        "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.3f", help="CPU, one image at a time"),
+        "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.3f",
+                                                    help="measured just now, one image at a time, the models taking turns"),
+        "images_per_s": st.column_config.NumberColumn("images/s (batch 256)", format="localized",
+                                                      help="measured just now, batches of 256, the models taking turns"),
         "agreement": st.column_config.NumberColumn("agreement", format="percent", help="same prediction as the teacher"),
         "ece": st.column_config.NumberColumn("ECE", format="%.3f", help="expected calibration error (lower is better)")})
+    c = st.columns([4, 1])
+    if speed is not None:
+        c[0].caption(f"Speed measured live on this server's CPU a moment ago, all {len(speed.names)} models in one "
+                     f"measurement, taking turns (batch 1 and 256, median of {speed.repeats}, {speed.threads} "
+                     "thread(s)). Other jobs on the server slow every model alike; a model card's stored latency was "
+                     "timed at another moment and is not compared.")
+    if c[1].button("Measure speed again", key=f"speed-again-{job.key}", width="stretch"):
+        st.session_state.setdefault("live_speed", {}).pop(job.key, None)
+        st.rerun()
+    if paired is not None:
+        st.plotly_chart(gain_chart(paired.as_dict(), seed=job.settings.get("seed")), width="stretch",
+                        key=f"compare-gain-{job.key}")
 
     left, right = st.columns([2, 3], gap="large")
     with left:
@@ -59,16 +79,38 @@ def pair_section() -> None:
 
     if len(jobs) > 1:
         st.subheader("Every student pair of this session")
+        def gain_columns(j) -> dict:
+            d = stored_pair_difference(j.runs["distilled"].metrics)
+            if d is None:
+                return {"gain (points)": 100 * (j.runs["distilled"].metrics["test_accuracy"]
+                                                - j.runs["hard"].metrics["test_accuracy"]), "95 % CI": "", "noise": ""}
+            return {"gain (points)": 100 * d.difference, "95 % CI": f"{100 * d.low:+.1f} to {100 * d.high:+.1f}",
+                    "noise": "within noise" if d.within_noise else "beyond noise"}
+
         history = pd.DataFrame([{"run": j.id, "student": j.runs["hard"].arch, "T": j.settings["T"],
                                  "α": j.settings["alpha"], "epochs": j.settings["epochs"], "seed": j.settings["seed"],
                                  "labels": j.runs["hard"].metrics["test_accuracy"],
-                                 "distilled": j.runs["distilled"].metrics["test_accuracy"],
-                                 "gain (points)": 100 * (j.runs["distilled"].metrics["test_accuracy"]
-                                                         - j.runs["hard"].metrics["test_accuracy"])} for j in jobs])
+                                 "distilled": j.runs["distilled"].metrics["test_accuracy"], **gain_columns(j)}
+                                for j in jobs])
         st.dataframe(history, hide_index=True, width="stretch", column_config={
             "labels": st.column_config.NumberColumn(format="percent"),
             "distilled": st.column_config.NumberColumn(format="percent"),
-            "gain (points)": st.column_config.NumberColumn(format="%+.2f")})
+            "gain (points)": st.column_config.NumberColumn(format="%+.1f"),
+            "95 % CI": st.column_config.TextColumn(help="paired bootstrap over the same test images")})
+
+
+def live_speed(job, teacher):
+    """One interleaved measurement of this pair and its teacher, kept for the session (re-measured on request)."""
+    kept = st.session_state.setdefault("live_speed", {})
+    if job.key not in kept:
+        models = {"hard": job.runs["hard"].model, "distilled": job.runs["distilled"].model}
+        if teacher is not None:
+            models = {"teacher": teacher.model, **models}
+        if any(m is None for m in models.values()):
+            return None
+        with st.spinner("Timing the models, taking turns…"):
+            kept[job.key] = measure_speed(models, data.shape, repeats=5)
+    return kept[job.key]
 
 
 if jobs:
@@ -96,5 +138,10 @@ with st.expander("Learn more: what the numbers mean"):
   the teacher. Distillation usually raises it more than accuracy: the student learns the teacher's view.
 - **Calibration error (ECE):** the average gap between confidence and accuracy over 15 confidence bins.
   Soft targets tend to make a student less over-confident.
-- **Latency** is measured on this server's CPU, one image at a time (median of 20 runs).
-- One run is one sample: change the seed and train again to see how much of a difference is noise.""")
+- **Latency and images/s** are measured live on this server's CPU, every model of the comparison in one
+  measurement, taking turns (batch 1 and 256, median of repeats): a number timed a minute earlier, under
+  another load, would compare the machine with itself.
+- **Within noise:** both students are scored on the same test images, so the gain's interval comes from a
+  paired bootstrap over those images (and McNemar's exact test on the images only one gets right). On
+  1,000 images one image is 0.1 point, and a gain under about 1 point is often within noise.
+- One run is one sample: **Repeat over 5 seeds** on the Distill page shows how much of a gain is the seed's luck.""")

@@ -111,12 +111,30 @@ def test_train_tiny_teacher_then_students_then_compare(at):
     assert any("The distilled student is" in m.value for m in at.markdown)
     hard, distilled = job.runs["hard"], job.runs["distilled"]
     assert hard.history[0]["step"] == distilled.history[0]["step"]  # the two runs took turns
+    # The gain with its interval over the same test images, in words and on a chart.
+    from lab.compare import speed_sentence, stored_pair_difference
+    paired = stored_pair_difference(distilled.metrics)
+    gain_chart = lambda: next(f for f in _figures(at) if f["layout"].get("title", {}).get("text", "").startswith("Gain of"))  # noqa: E731
+    assert gain_chart()["data"][0]["x"][0] == pytest.approx(100 * paired.difference)
+    assert any(paired.words() in c.value for c in at.caption)
+    # Repeat over 5 seeds: a background job; its mean ± spread joins the same chart.
+    next(b for b in at.button if b.label.startswith("Repeat over 5 seeds")).click().run()
+    repeat = _wait(at, "experiment")
+    assert repeat.status == "finished", repeat.message
+    rows = [t["y"][0] for t in gain_chart()["data"]]
+    assert rows[-1] == "mean of 5 seeds ± 1 SD" and len(gain_chart()["data"][0]["x"]) == 5  # each seed's gain
+    assert [r["seed"] for r in repeat.result["per_seed"]] == [0, 1, 2, 3, 4]
 
     _go(at, "Compare")
     _ok(at, "Compare")
     table = at.dataframe[0].value
     assert list(table["model"]) == ["teacher (student-mlp)", "labels (student-mlp)", "distilled (student-mlp)"]
     assert table["test_accuracy"].between(0, 1).all()
+    # Speed: one live interleaved measurement of the three models; the verdict's claim is its ratio.
+    speed = at.session_state["live_speed"][job.key]
+    assert list(table["latency_ms"]) == pytest.approx([speed.latency_ms[n] for n in ("teacher", "hard", "distilled")])
+    assert list(table["images_per_s"]) == pytest.approx([speed.throughput[n] for n in ("teacher", "hard", "distilled")])
+    assert any(speed_sentence(speed) in m.value for m in at.markdown if "The distilled student is" in m.value)
     figs = _figures(at)
     scatter = next(f for f in figs if f["layout"]["title"]["text"] == "Accuracy against size")
     assert sum(len(t["x"]) for t in scatter["data"]) >= 4  # pretrained + own teacher + 2 students

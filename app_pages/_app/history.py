@@ -85,13 +85,18 @@ def compare_recorded(runs: list, key: str, labels: dict[int, str] | None = None,
         except LabError as e:
             log.warning("reading curves failed: %s", e, exc_info=True)
     compared = pd.DataFrame([comparison_row(f"run {r.id} · {r.kind} ({r.arch})", r.kind, r.metrics) for r in chosen])
-    compared = compared.drop(columns=["role"])
+    # Recorded runs were timed at different moments under different loads: their latencies are
+    # history, shown as such, and no live number sits next to them (lab.speed measures live).
+    compared = compared.drop(columns=["role", "latency_ms", "images_per_s"])
     compared["bytes"] = compared["bytes"].map(fmt_bytes)
     st.dataframe(compared, hide_index=True, width="stretch", key=f"{key}_table", column_config={
         "test_accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
         "params": st.column_config.NumberColumn("parameters", format="localized"), "bytes": "size",
         "macs": st.column_config.NumberColumn("MACs / image", format="compact"),
-        "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.3f"),
+        "recorded_latency_ms": st.column_config.NumberColumn(
+            "latency when recorded (ms)", format="%.3f",
+            help="History: timed when the run was made, under that moment's load. Runs timed at different "
+                 "moments are not comparable; the Compare page times its models live, side by side."),
         "agreement": st.column_config.NumberColumn("agreement", format="percent"),
         "ece": st.column_config.NumberColumn("ECE", format="%.3f")})
     curves = {f"run {r.id} {r.kind}": [{"step": p.get("step", i), "loss": p.get("loss"),
