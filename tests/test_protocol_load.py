@@ -13,7 +13,7 @@ import time
 import pytest
 
 from lab.runs import RunStore
-from load.protocol_load import history_check, parse_args, percentile, run, temperatures
+from load.protocol_load import IDENTITY_COOKIE, history_check, parse_args, percentile, run, temperatures
 
 SESSIONS = int(os.environ.get("LAB_PROTOCOL_SESSIONS", "5"))
 
@@ -49,6 +49,12 @@ def test_percentile_and_each_sessions_own_temperature():
     assert percentile([3, 1, 2, 4], 50) == 2 and percentile([3, 1, 2, 4], 95) == 4 and percentile([], 50) is None
     finals = [temperatures(i, 3)[-1] for i in range(40)]
     assert len(set(finals)) == 40 and all(0.5 <= t <= 20 for t in finals)  # on the slider, all different
+
+
+def test_each_simulated_browser_sends_the_apps_own_identity_cookie():
+    from app_pages._app import session as app_session
+    assert IDENTITY_COOKIE == app_session.COOKIE  # else every simulated student would be a new person
+    assert app_session._TOKEN.match(__import__("uuid").uuid4().hex)  # the token format it sends
 
 
 @pytest.mark.load
