@@ -44,7 +44,7 @@ def pair_section() -> None:
         "bytes": "size", "macs": st.column_config.NumberColumn("MACs / image", format="compact", help="multiply-adds per image"),
         "latency_ms": st.column_config.NumberColumn("latency (ms)", format="%.3f",
                                                     help="measured just now, one image at a time, the models taking turns"),
-        "images_per_s": st.column_config.NumberColumn("images/s (batch 256)", format="localized",
+        "images_per_s": st.column_config.NumberColumn("images/s (batch 256)", format="%.0f",
                                                       help="measured just now, batches of 256, the models taking turns"),
         "agreement": st.column_config.NumberColumn("agreement", format="percent", help="same prediction as the teacher"),
         "ece": st.column_config.NumberColumn("ECE", format="%.3f", help="expected calibration error (lower is better)")})
@@ -52,7 +52,8 @@ def pair_section() -> None:
     if speed is not None:
         c[0].caption(f"Speed measured live on this server's CPU a moment ago, all {len(speed.names)} models in one "
                      f"measurement, taking turns (batch 1 and 256, median of {speed.repeats}, {speed.threads} "
-                     "thread(s)). Other jobs on the server slow every model alike; a model card's stored latency was "
+                     f"thread{'s' if speed.threads != 1 else ''}). Other jobs on the server slow every model alike; a "
+                     "model card's stored latency was "
                      "timed at another moment and is not compared.")
     if c[1].button("Measure speed again", key=f"speed-again-{job.key}", width="stretch"):
         st.session_state.setdefault("live_speed", {}).pop(job.key, None)

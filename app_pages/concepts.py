@@ -22,7 +22,9 @@ with c2:
 with c3:
     st.markdown("#### 3 · The math")
     st.latex(r"p_i(T) = \frac{e^{z_i/T}}{\sum_j e^{z_j/T}}")
-    st.latex(r"\mathcal{L} = \alpha\,T^2\,\mathrm{KL}\!\left(p^{t}(T)\,\|\,p^{s}(T)\right) + (1-\alpha)\,\mathrm{CE}(z^{s}, y)")
+    # Two lines: on one, the loss is wider than a third of a laptop screen and was cut off at "(1 − c".
+    st.latex(r"\begin{aligned}\mathcal{L} &= \alpha\,T^2\,\mathrm{KL}\!\left(p^{t}(T)\,\|\,p^{s}(T)\right)"
+             r"\\ &\quad + (1-\alpha)\,\mathrm{CE}(z^{s}, y)\end{aligned}")
 
 with st.expander("Learn more: what T and α do, and why T²"):
     st.markdown(r"""

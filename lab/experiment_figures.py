@@ -49,14 +49,14 @@ def sweep_heatmap(result: dict, height: int = 420) -> go.Figure:
                       line=dict(color=COLORS["hard"], width=2, dash="dash"), name="hard-label baseline")
     fig.add_annotation(text=f"dashed: α=0 = labels only ({baseline:.1%}) · boxed: best, T={best['temperature']:g} "
                             f"α={best['alpha']:g} ({best['mean']:.1%})",
-                       # under the α tick labels (about 20 px), in a bottom margin kept for it
-                       xref="paper", yref="paper", x=0, y=0, yanchor="top", yshift=-28, showarrow=False,
+                       # under the α tick labels (about 30 px with Streamlit's theme), in a bottom margin kept for it
+                       xref="paper", yref="paper", x=0, y=0, yanchor="top", yshift=-40, showarrow=False,
                        xanchor="left", font=dict(size=12))
     fig.update_yaxes(autorange="reversed")
     n = len(result.get("seeds", []))
     return _layout(fig, height, title=f"{result.get('student', 'student')}: test accuracy over T × α "
                                       f"(mean of {n} seed{'s' if n != 1 else ''}; ± half the spread)",
-                   margin=dict(l=10, r=10, t=40, b=56))
+                   margin=dict(l=10, r=10, t=40, b=70))
 
 
 def percent_format(values) -> str:

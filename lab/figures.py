@@ -147,6 +147,17 @@ def training_curves(runs: dict[str, list[dict]], total_steps: int | None = None,
     return fig
 
 
+def count_ticks(counts) -> dict:
+    """tickvals/ticktext for a log axis of counts (parameters): 1-2-5 ticks written 20k, 100k, 1M."""
+    def short(v: float) -> str:
+        for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if v >= size:
+                return f"{v / size:g}{unit}"
+        return f"{v:g}"
+    ticks = log_ticks([c for c in counts if c > 0] or [1])
+    return dict(tickvals=ticks, ticktext=[short(t) for t in ticks])
+
+
 def log_ticks(values) -> list[float]:
     """Ticks for a log axis: the 1-2-5 values from the one just below the data to the one just
     above (at least two labelled ticks, the range snapped to them); only powers of ten (plus the
@@ -280,7 +291,7 @@ def accuracy_vs_size(rows: list[dict], height: int = 380) -> go.Figure:
                                     color=COLORS[role], line=dict(color="white", width=1)))
     params = [r["params"] for r in rows if r.get("params")] or [1]
     fig.update_xaxes(type="log", title="parameters (log scale)",
-                     range=[np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.6])
+                     range=[np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.6], **count_ticks(params))
     fig.update_yaxes(title="test accuracy", tickformat=".1%")
     return _layout(fig, height, title="Accuracy against size")
 
@@ -325,7 +336,7 @@ def history_scatter(rows: list[dict], height: int = 400) -> go.Figure:
                                     line=dict(color="white", width=1)))
     params = [r["params"] for r in rows] or [1]
     fig.update_xaxes(type="log", title="parameters (log scale)",
-                     range=[np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.3])
+                     range=[np.log10(min(params)) - 0.3, np.log10(max(params)) + 0.3], **count_ticks(params))
     fig.update_yaxes(title="test accuracy", tickformat=".0%")
     _layout(fig, height, title=f"Accuracy against size across {len(rows)} recorded run{'s' if len(rows) != 1 else ''}")
     return fig

@@ -83,5 +83,13 @@ def test_sweep_heatmap_colour_bar_and_caption():
     assert fig["data"][0]["colorbar"]["tickformat"] == ".1%"
     assert xf.percent_format([0.5, 0.9]) == ".0%" and xf.percent_format([0.9401, 0.9412]) == ".2%"
     caption = fig["layout"]["annotations"][0]
-    assert caption["yanchor"] == "top" and caption["y"] == 0 and caption["yshift"] <= -20  # under the α labels
-    assert fig["layout"]["margin"]["b"] >= 40
+    assert caption["yanchor"] == "top" and caption["y"] == 0 and caption["yshift"] <= -30  # under the α labels
+    assert fig["layout"]["margin"]["b"] >= 60
+
+
+def test_parameter_axes_label_counts_not_every_minor_tick():
+    rows = [{"model": "t", "role": "teacher", "params": 390_634, "test_accuracy": 0.99},
+            {"model": "s", "role": "distilled", "params": 38_170, "test_accuracy": 0.95}]
+    axis = figures.accuracy_vs_size(rows).to_dict()["layout"]["xaxis"]
+    assert list(axis["tickvals"]) == [20_000, 50_000, 100_000, 200_000, 500_000]
+    assert axis["ticktext"] == ["20k", "50k", "100k", "200k", "500k"]
