@@ -76,40 +76,77 @@ def _student_map_shape(student: nn.Module, dataset: Dataset) -> torch.Size:
     return shape
 
 
+def hint_layer(model: nn.Module) -> int:
+    """Index in `model.body` of the FitNets hint point: the end of the *middle* block, not the last
+    (RepDistiller's default `--hint_layer 2` of a five-stage feature list). A block ends at a pool,
+    at a conv block not followed by a pool, or at a ReLU (an MLP's hidden layer): teacher-cnn ->
+    its 64-channel block after pooling, (64, 7, 7); student-cnn-small -> (32, 7, 7); student-mlp's
+    only hidden layer; a two-hidden-layer MLP's first."""
+    layers = list(model.body)
+    pooled_next = [isinstance(layer, nn.MaxPool2d) for layer in layers[1:]] + [False]
+    ends = [i for i, layer in enumerate(layers)
+            if isinstance(layer, (nn.MaxPool2d, nn.ReLU)) or (isinstance(layer, nn.Sequential) and not pooled_next[i])]
+    assert ends, f"{type(model).__name__} has no block to take a hint from"
+    return ends[(len(ends) - 1) // 2]
+
+
 class Hint(nn.Module):
     """**Hint / feature matching** (FitNets, Romero et al. 2015). A small trainable regressor r
-    maps the student's intermediate feature map F_s to the shape of the teacher's F_t, and the
-    student learns to make it match: L = CE(z_s, y) + λ · mean((r(F_s) − F_t)²). The teacher
-    thus guides *how* the student represents an image, not just what it answers. Here r is a
-    1×1 convolution (a linear layer for an MLP student, whose hidden vector is matched to the
-    teacher's spatially averaged features), trained together with the student; FitNets trains
-    in two stages (hint first, then KD) — this lab uses one stage with both terms."""
+    maps the student's intermediate feature map F_s (the end of its middle block) to the shape of
+    the teacher's F_t (the end of the teacher's middle block), and the student learns to make it
+    match: L = CE(z_s, y) + β · mean((r(F_s) − F_t)²), β = 100 as in RepDistiller's FitNets recipe
+    (`-a 0 -b 100`, HintLoss = MSELoss). The teacher thus guides *how* the student represents an
+    image, not just what it answers. Here r is a 1×1 convolution (a linear layer for an MLP student,
+    whose hidden vector is matched to the teacher's spatially averaged features), trained together
+    with the student; FitNets trains in two stages (hint first, then KD) — this lab uses one stage."""
 
     name = "hint"
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, dataset: Dataset, weight: float = 1.0,
+    def __init__(self, student: nn.Module, teacher: nn.Module, dataset: Dataset, weight: float = 100.0,
                  seed: int = 0):
         super().__init__()
-        student_shape = _student_map_shape(student, dataset)
-        spatial = len(student_shape) == 4
+        if not (isinstance(weight, (int, float)) and 0 <= weight < float("inf")):  # NaN fails too
+            raise ConfigError(f"The hint weight must be a finite number of at least 0 (got {weight}). Try 100.")
         device = next(student.parameters()).device
-        features = teacher_feature_map(teacher, dataset, student_shape[-1] if spatial else None, device=device)
-        if not spatial:
-            features = features.float().mean((2, 3)).half()  # (N, C_t): a vector per image
-        self.teacher_features, self.weight = features, weight
-        self.spatial_size = features.shape[-1] if spatial else None
+        # Kept out of the module tree: the engine trains this objective's parameters, never the teacher's.
+        self.__dict__["teacher"] = teacher.to(device).eval()
+        self.student_layer, self.teacher_layer = hint_layer(student), hint_layer(teacher)
+        with torch.no_grad():  # shapes from one blank image
+            x = torch.zeros(1, *dataset.shape, device=device)
+            was_training = student.training
+            student_map = body_outputs(student.eval(), x)[self.student_layer]
+            student.train(was_training)
+            teacher_map = body_outputs(self.teacher, x)[self.teacher_layer]
+        spatial = student_map.dim() == 4
+        self.spatial_size = min(student_map.shape[-1], teacher_map.shape[-1]) if spatial else None
+        self.weight = float(weight)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # the regressor's init is part of the experiment's seed
-            self.regressor = (nn.Conv2d(student_shape[1], features.shape[1], 1) if spatial
-                              else nn.Linear(student_shape[1], features.shape[1]))
+            self.regressor = (nn.Conv2d(student_map.shape[1], teacher_map.shape[1], 1) if spatial
+                              else nn.Linear(student_map.shape[1], teacher_map.shape[1]))
+
+    @torch.no_grad()
+    def teacher_features(self, images: torch.Tensor) -> torch.Tensor:
+        """F_t for this batch only: (B, C_t, s, s), or (B, C_t) for an MLP student. Computed per
+        batch (a partial teacher forward), so memory does not grow with the dataset."""
+        if next(self.teacher.parameters()).device != images.device:  # the engine moved us, not the teacher
+            self.teacher.to(images.device)
+        x = images
+        for i, layer in enumerate(self.teacher.body):
+            x = layer(x)
+            if i == self.teacher_layer:
+                break
+        if self.spatial_size is None:
+            return x.float().mean((2, 3))
+        return F.adaptive_avg_pool2d(x.float(), self.spatial_size) if x.shape[-1] != self.spatial_size else x.float()
 
     def forward(self, model, images, labels, index):
-        student_map = model.body(images)
-        logits = model.head(student_map)
+        outputs = body_outputs(model, images)
+        logits = model.head(outputs[-1])
+        student_map = outputs[self.student_layer]
         if self.spatial_size is not None and student_map.shape[-1] != self.spatial_size:
             student_map = F.adaptive_avg_pool2d(student_map, self.spatial_size)
-        target = self.teacher_features[index].float()
-        hint = F.mse_loss(self.regressor(student_map).float(), target)
+        hint = F.mse_loss(self.regressor(student_map).float(), self.teacher_features(images))
         return F.cross_entropy(logits.float(), labels) + self.weight * hint, logits
 
 
