@@ -2,6 +2,7 @@
 lab/experiments generator run in the background (app.start_experiment); a finished result is
 kept in this session under its settings and teacher, so coming back is instant."""
 import copy
+from types import SimpleNamespace
 
 import pandas as pd
 import streamlit as st
@@ -17,17 +18,19 @@ from lab.models import STUDENTS, TEACHERS
 from lab.objectives import OBJECTIVES, explain, soft_gradient_norms
 from lab.recipes import STUDENT_CONFIG, init_model
 from app_pages import _app as app
+from app_pages import _cost_sections
 
 EXPERIMENTS = {"sweep": "1 · T × α sweep", "omit": "2 · Omitted class", "size": "3 · Data efficiency",
                "methods": "4 · Distillation targets", "calibration": "5 · Calibration", "conventions":
-               "6 · Conventions & what breaks", "ensemble": "7 · Many teachers"}
+               "6 · Conventions & what breaks", "ensemble": "7 · Many teachers", "frontier": "8 · Cost-quality frontier",
+               "blackbox": "9 · Black-box teacher"}
 TEMPERATURES = [1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 20.0]
 ALPHAS = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0]
 FRACTIONS = [0.02, 0.05, 0.1, 0.25, 0.5, 1.0]
 
 app.page_header("Experiments", "The Distill page shows <em>that</em> a distilled student can beat one trained on "
-                "labels. These seven experiments show <em>why</em> and <em>when</em>: run one, watch it, change a "
-                "setting, compare.")
+                "labels. These nine experiments show <em>why</em>, <em>when</em> and <em>at what cost</em>: run "
+                "one, watch it, change a setting, compare.")
 
 app.lesson_banner()
 data = app.dataset()
@@ -458,8 +461,13 @@ weights: on labels, from the best single member, and from the ensemble.""")
                                     f"{int(new) + 3} training runs", None if config is None else make, show)
 
 
+# The issue-12 tabs live in app_pages/_cost_sections.py and use this page's helpers.
+_helpers = SimpleNamespace(setting=setting, kd_inputs=kd_inputs, make_config=make_config, run_block=run_block,
+                           teacher_copy=teacher_copy, data=data)
 SECTIONS = {"sweep": sweep_section, "omit": omit_section, "size": size_section, "methods": methods_section,
-            "calibration": calibration_section, "conventions": conventions_section, "ensemble": ensemble_section}
+            "calibration": calibration_section, "conventions": conventions_section, "ensemble": ensemble_section,
+            "frontier": lambda: _cost_sections.frontier_section(_helpers),
+            "blackbox": lambda: _cost_sections.blackbox_section(_helpers)}
 
 last = ss.get("x_experiment") if ss.get("x_experiment") in SECTIONS else "sweep"
 choice = setting(st.segmented_control, "x_experiment", "sweep", "Experiment", list(EXPERIMENTS),

@@ -280,6 +280,10 @@ def _headline(name: str, result: dict):
             return result["distilled"]["test_accuracy"]
         if name == "ensemble":
             return result["student_from_ensemble"]
+        if name == "frontier":  # the best distilled rung
+            return max(r["distilled_mean"] for r in result["rungs"])
+        if name == "blackbox":  # the best setting at the largest budget
+            return max(means[-1] for means in result["mean"].values())
     except (KeyError, IndexError, TypeError, ValueError):
         return None
     return None
@@ -295,6 +299,8 @@ def result_summary(name: str, result: dict | None, max_items: int = 20) -> dict:
     summary = {k: v for k, v in ((k, _small(v, max_items)) for k, v in result.items()) if v is not None}
     if name in ("methods", "breaks") and isinstance(result.get("methods"), list):
         summary["methods"] = {r.get("method", str(i)): r.get("test_accuracy") for i, r in enumerate(result["methods"])}
+    if name == "frontier" and isinstance(result.get("rungs"), list):
+        summary["rungs"] = {r.get("arch", str(i)): r.get("distilled_mean") for i, r in enumerate(result["rungs"])}
     if name == "sweep" and isinstance(result.get("cells"), list):
         summary["cells"] = len(result["cells"])
     headline = _headline(name, result)
