@@ -6,6 +6,10 @@ import streamlit as st
 from lab import figures
 from lab.comparison_figures import gain_chart
 from lab.compare import comparison_row, stored_pair_difference, verdict
+from lab.frontier_figures import changed_grid, three_soft_targets
+from lab.metrics import predict_logits
+from lab.paired_images import soft_targets_of, where_changed
+from lab.paired_images import summary as paired_summary
 from lab.speed import measure_speed
 from app_pages import _app as app
 
@@ -61,6 +65,7 @@ def pair_section() -> None:
     if paired is not None:
         st.plotly_chart(gain_chart(paired.as_dict(), seed=job.settings.get("seed")), width="stretch",
                         key=f"compare-gain-{job.key}")
+    changed_section(job, teacher)
 
     left, right = st.columns([2, 3], gap="large")
     with left:
@@ -98,6 +103,44 @@ def pair_section() -> None:
             "distilled": st.column_config.NumberColumn(format="percent"),
             "gain (points)": st.column_config.NumberColumn(format="%+.1f"),
             "95 % CI": st.column_config.TextColumn(help="paired bootstrap over the same test images")})
+
+
+def pair_logits(run):
+    """A student's test logits: kept from training, else computed once from its (re)loaded model."""
+    if run.test_logits is None and run.model is not None:
+        run.test_logits = predict_logits(run.model, data.test_images, data.mean, data.std)
+    return run.test_logits
+
+
+def changed_section(job, teacher) -> None:
+    """The test images one student alone gets right (the paired table's off-diagonal), a click from their bars."""
+    st.subheader("Where distillation helped, image by image")
+    hard, distilled = pair_logits(job.runs["hard"]), pair_logits(job.runs["distilled"])
+    if hard is None or distilled is None:
+        st.caption("This pair's models are no longer available, so its images cannot be shown.")
+        return
+    changed = where_changed(data.test_labels, teacher.test_logits if teacher is not None else None, hard, distilled)
+    st.markdown(paired_summary(changed))
+    kinds = {"helped": f"distilled right, labels wrong ({len(changed.helped)})",
+             "hurt": f"labels right, distilled wrong ({len(changed.hurt)})"}
+    kind = st.segmented_control("Which images", list(kinds), format_func=kinds.get, default="helped",
+                                key=f"changed-kind-{job.key}") or "helped"
+    indices = (changed.helped if kind == "helped" else changed.hurt)[:40]  # most confident first
+    sure = "distilled" if kind == "helped" else "labels"
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.caption(f"Sorted by how sure the {'distilled' if kind == 'helped' else 'label-trained'} student is of its "
+                   f"(right) answer, most confident first{'; the first 40' if len(indices) == 40 else ''}.")
+        st.plotly_chart(changed_grid(data.test_images, indices, [changed.confidence(sure, i) for i in indices]),
+                        width="stretch", key=f"changed-grid-{job.key}-{kind}")
+    with right:
+        if indices:
+            i = st.selectbox("Image", indices, key=f"changed-image-{job.key}-{kind}", format_func=lambda i: (
+                f"test image {i}: a {data.classes[int(data.test_labels[i])]}, {sure} student "
+                f"{changed.confidence(sure, i):.0%} sure"))
+            st.plotly_chart(three_soft_targets(soft_targets_of(changed, i), data.classes,
+                                               int(data.test_labels[i])), width="stretch",
+                            key=f"changed-bars-{job.key}")
 
 
 def live_speed(job, teacher):

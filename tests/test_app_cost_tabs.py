@@ -65,3 +65,30 @@ def test_a_tiny_frontier_runs_shows_its_chart_and_is_recorded(history):
     from lab.runs import RunStore
     runs = [r for r in RunStore(history).list_runs() if r.status == "finished"]
     assert runs and runs[0].metrics["test_accuracy"] == max(table["distilled"])
+
+
+def test_compare_shows_where_distillation_helped_image_by_image(history):
+    """A 1-epoch pair on the shipped teacher: the Compare page splits the test images by which student
+    alone is right (the counts are the paired table's off-diagonal), as a grid, with an image's bars."""
+    at = helpers.app({"epochs": "1", "student": "student-mlp"})
+    at.switch_page("app_pages/distill.py").run()
+    next(b for b in at.button if "Train both" in b.label).click().run()
+    job = helpers.wait_for_job(at, "distill")
+    assert job.status == "finished", job.message
+    at.switch_page("app_pages/compare.py").run()
+    helpers.ok(at, "Compare")
+    assert any(h.value == "Where distillation helped, image by image" for h in at.subheader)
+    from lab.data import load
+    from lab.stats import correct
+    test_labels = load("mnist-sample").test_labels
+    right_hard = correct(job.runs["hard"].test_logits, test_labels)
+    right_distilled = correct(job.runs["distilled"].test_logits, test_labels)
+    only_distilled, only_hard = int((right_distilled & ~right_hard).sum()), int((right_hard & ~right_distilled).sum())
+    text = "\n".join(m.value for m in at.markdown)
+    assert f"alone gets {only_distilled:,} test image" in text and f"the label-trained one alone {only_hard:,}" in text
+    figs = helpers.figures(at)
+    grid = next(f for f in figs if f["data"][0]["type"] == "image")
+    shown = [row[0] for row in grid["data"][1]["customdata"]]
+    assert len(shown) == min(40, only_distilled) and all(right_distilled[i] and not right_hard[i] for i in shown)
+    bars = next(f for f in figs if f["layout"].get("title", {}).get("text") == "Soft targets on this image")
+    assert [t["name"] for t in bars["data"]] == ["teacher", "student on labels", "distilled student"]
