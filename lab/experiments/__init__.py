@@ -7,6 +7,8 @@ events ending with a JSON-able result, cached on disk by config:
     methods        KD vs hint (FitNets) vs attention transfer vs pseudo-labels; calibration
     conventions    (T, alpha) between code conventions
     ensemble       many teachers -> one student
+    frontier       the cost-quality frontier: a ladder of students, labels vs distilled, live speed
+    blackbox       distilling a query-only teacher: top-k, answers, no labels, a query budget
 """
 from .common import Progress, finish
 
