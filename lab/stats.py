@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from scipy import stats as scipy_stats
 
 
 def correct(logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
@@ -72,6 +71,7 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     is a fair coin, so only_b ~ Binomial(only_a + only_b, 1/2)."""
     if only_a + only_b == 0:
         return 1.0
+    from scipy import stats as scipy_stats  # here, not at import: scipy.stats adds seconds to the app's cold start
     return float(scipy_stats.binomtest(only_b, only_a + only_b, 0.5).pvalue)
 
 
@@ -150,5 +150,6 @@ def over_seeds(values, confidence: float = 0.95) -> SeedSpread:
     if k < 2:
         return SeedSpread(values, mean, None, None, None, confidence)
     std = float(np.std(values, ddof=1))
+    from scipy import stats as scipy_stats
     half = float(scipy_stats.t.ppf((1 + confidence) / 2, k - 1)) * std / math.sqrt(k)
     return SeedSpread(values, mean, std, mean - half, mean + half, confidence)

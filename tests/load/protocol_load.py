@@ -119,10 +119,9 @@ async def student(index: int, url: str, start_at: float, deadline: float, args, 
         if button is None or button.disabled:
             raise LookupError("the Distill page drew no enabled 'Train both students' button")
         seen_from = len(tab.texts)
-        out["clicked_at"] = time.time()
+        out["clicked_at"], out["status_end"] = time.time(), "clicked (no page since)"
         clicked = time.monotonic()
         await tab.rerun(widgets={button.id: tab.trigger(button.id)}, timeout=left(deadline))
-        out["status_end"] = "clicked"
         finished_at = await follow_job(tab, seen_from, out, deadline, room, index)
         if finished_at is not None:
             out["finished_s"] = round(finished_at - clicked, 2)
