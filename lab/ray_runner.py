@@ -88,7 +88,10 @@ def _runner():
                 self._stop.set()
 
             def run(self, work):
-                yield from work(self._stop)
+                # A plain loop, not `yield from`: Ray resumes this generator with send(), which
+                # `yield from` would pass on to work's iterator (a dict's items() has no send).
+                for item in work(self._stop):
+                    yield item
 
         _actor_class = EventRunner
     return _actor_class

@@ -18,15 +18,11 @@ from lab.recipes import STUDENT_CONFIG, distill_pair_together  # noqa: E402
 CONFIG = replace(STUDENT_CONFIG, epochs=2, device="cpu")
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    os.environ.setdefault("LAB_THREADS", "1")
-    # This test module is not importable in a worker (tests/ is not a package on its path): ship its
+@pytest.fixture(scope="module", autouse=True)
+def _ship_this_module():
+    # This module is not importable in a worker (tests/ is not a package on its path): ship its
     # functions by value, as a notebook's would be.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    resources = ray_runner.connect("local", num_cpus=2)
-    yield resources
-    ray.shutdown()
 
 
 def _pair(data, teacher, stop):

@@ -47,6 +47,7 @@ class Measured:
     checkpoint: str | None = None   # already saved (a cached teacher): not saved again
     cached_s: float | None = None   # loaded from the server's teacher cache in this many seconds
     event: Any = None               # the run's final event, when it had no training events
+    message: str = ""               # a note for the run (the work may run in another process: no Job there)
 
 
 @dataclass
@@ -216,6 +217,8 @@ class Job:
                 run.last, run.history = event.event, [dict(r) for r in event.event.result.history]
             if event.cached_s is not None:
                 self.cached_s, run.message = event.cached_s, "reused from the server's teacher cache"
+            if event.message:
+                run.message = event.message
             run.status = "finished"
             return
         run.last = self.latest = event

@@ -18,6 +18,7 @@ Streamlit at module level; `watch()` and the closed-tab check ask Streamlit's ru
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Callable, Iterator
@@ -109,12 +110,23 @@ class ThreadBackend:
                                                stop=job.stop)
 
 
-_backend = ThreadBackend()
+_backend = None
+_backend_lock = threading.Lock()
 
 
 def backend():
-    """The backend every job goes to (issue 11 adds one chosen by LAB_RAY_ADDRESS)."""
-    return _backend
+    """The backend every job goes to: a Ray cluster when LAB_RAY_ADDRESS is set ("auto", "local" or
+    "ray://head:10001"; see ray_backend.py), else this server's own threads. Chosen once per server."""
+    global _backend
+    with _backend_lock:
+        if _backend is None:
+            address = os.environ.get("LAB_RAY_ADDRESS", "").strip()
+            if address:
+                from .ray_backend import RayBackend
+                _backend = RayBackend(address)
+            else:
+                _backend = ThreadBackend()
+        return _backend
 
 
 def start(job: Job, work, ready: Callable[[], bool] | None = None) -> Job:

@@ -76,7 +76,7 @@ def start_teacher_job(arch: str, epochs: int, lr: float, seed: int) -> jobs.Job:
                 try:
                     teacher_cache.store(data, arch, config, measured.model, measured.metrics, event.result.history)
                 except (OSError, LabError) as e:
-                    job.runs["teacher"].message = f"(Not stored in the server's teacher cache: {e})"
+                    measured.message = f"(Not stored in the server's teacher cache: {e})"
                 yield "teacher", measured
 
     return jobs.start(job, events, ready=claim.try_acquire)
