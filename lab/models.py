@@ -51,12 +51,16 @@ class ConvNet(nn.Module):
 
 
 class MLP(nn.Module):
-    """flatten -> hidden (ReLU) -> logits: the smallest idea of a network."""
+    """flatten -> hidden layer(s) (ReLU) -> logits: the smallest idea of a network."""
 
-    def __init__(self, in_features: int, hidden: int, num_classes: int):
+    def __init__(self, in_features: int, hidden: int | list[int], num_classes: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(inplace=True))
-        self.head = nn.Linear(hidden, num_classes)
+        layers: list[nn.Module] = [nn.Flatten()]
+        for width in [hidden] if isinstance(hidden, int) else hidden:
+            layers += [nn.Linear(in_features, width), nn.ReLU(inplace=True)]
+            in_features = width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(in_features, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
@@ -81,6 +85,12 @@ MODELS: dict[str, tuple[str, str, Builder]] = {
 for _width in (256, 96, 12, 4, 2):
     MODELS[f"student-mlp-{_width}"] = ("ladder", f"2-layer MLP, {_width} hidden units",
                                        lambda s, k, w=_width: MLP(s[0] * s[1] * s[2], w, k))
+# Hinton et al. 2015's distilled net (§3, the omitted class): 3× the teacher's parameters, yet ~6× fewer
+# multiply-adds. Role "wide", not "student": the compact-student pickers leave it out; the
+# omitted-class experiment (lab/experiments/omit.py) uses it by default, where a 48-unit MLP is too
+# small to learn the missing class from the other digits' soft targets (EXPERIMENTS.md).
+MODELS["student-mlp-2x800"] = ("wide", "3-layer MLP, 2 × 800 hidden units (Hinton et al. 2015's distilled net)",
+                               lambda s, k: MLP(s[0] * s[1] * s[2], [800, 800], k))
 TEACHERS = [n for n, (role, _, _) in MODELS.items() if role == "teacher"]
 STUDENTS = [n for n, (role, _, _) in MODELS.items() if role == "student"]
 DEFAULT_TEACHER = "teacher-cnn"

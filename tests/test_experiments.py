@@ -119,7 +119,7 @@ def test_a_sweep_is_cached_by_config_and_a_stopped_one_is_not(trained_teacher, s
 
 # ---------------------------------------------------------------- the omitted class
 
-def test_omit_json_and_the_class_never_reaches_training(trained_teacher, tmp_path, capsys, engine):
+def test_omit_json_and_the_class_never_reaches_training(trained_teacher, sample, tmp_path, capsys, engine):
     out = tmp_path / "out"
     printed = run_cli(capsys, "omit", "--teacher", str(trained_teacher[1]), "--class", "3", "--epochs", "2",
                       "--out", str(out))
@@ -127,7 +127,16 @@ def test_omit_json_and_the_class_never_reaches_training(trained_teacher, tmp_pat
     assert result["class"] == 3
     before, after = result["per_class_accuracy_before"], result["per_class_accuracy_after"]
     assert len(before) == len(after) == 10 and all(0 <= a <= 1 for a in before + after)
-    assert result["bias"] >= 0 and after[3] >= before[3]  # raising class 3's logit only adds 3s
+    # the automatic bias meets its held-out prior: counted here on the held-out images' stored logits
+    held_out = torch.tensor(result["held_out_logits"])
+    held_out_labels = torch.tensor(result["held_out_labels"])
+    assert len(held_out) == result["held_out_size"] == 400 and (held_out_labels == 3).sum() == 40
+    prior = (sample.train_labels == 3).double().mean().item()  # 400 of 4,000
+    held_out[:, 3] += result["bias"]
+    assert abs((held_out.argmax(1) == 3).sum().item() - prior * 400) <= 1  # ±1 image: ties at the boundary
+    _, held_out_index = omit.split_transfer_set(sample, 3, 0.1, seed=0)  # the images it was chosen on
+    assert held_out_labels.tolist() == sample.train_labels[held_out_index].tolist()
+    assert (after[3] - before[3]) * result["bias"] >= 0  # raising class 3's logit only adds 3s
     assert result["hard_label_class_accuracy"] <= 0.05  # labels without a 3 cannot teach a 3
     assert result["transfer_set_size"] == 9 * (400 - 40) and result["held_out_size"] == 10 * 40
     assert engine and all(not (call.labels == 3).any() for call in engine)
@@ -181,6 +190,11 @@ def test_the_automatic_bias_matches_the_prior():
         shifted[:, 3] += bias
         assert (shifted.argmax(1) == 3).sum().item() == round(prior * 200)
     assert omit.bias_for_prior(logits, 3, 0.0) == 0.0
+    over = torch.randn(200, 10)
+    over[:, 3] += 3  # a class predicted far more often than its prior: the bias must go below 0
+    bias = omit.bias_for_prior(over, 3, 0.1)
+    over[:, 3] += bias
+    assert bias < 0 and (over.argmax(1) == 3).sum().item() == 20
 
 
 # ---------------------------------------------------------------- data efficiency

@@ -38,7 +38,7 @@ def cmd_omit(args) -> int:
     teacher, dataset = _teacher(args.teacher)
     config = omit.OmitConfig(**{k: v for k, v in dict(
         omitted_class=args.omitted_class, student=args.student, temperature=args.temperature, alpha=args.alpha,
-        seed=args.seed, epochs=args.epochs, device=args.device).items() if v is not None})
+        seed=args.seed, epochs=args.epochs, augment=args.augment, device=args.device).items() if v is not None})
     result = drain(omit.experiment(dataset, teacher, config, use_cache=not args.no_cache), "omit")
     return write_json(args.out, "omit.json", result)
 
@@ -147,6 +147,8 @@ def register(sub) -> None:
     p = sub.add_parser("omit", help="distill without one class; per-class accuracy and a bias correction")
     common(p)
     p.add_argument("--class", type=int, dest="omitted_class", help="the class left out (default 3)")
+    p.add_argument("--no-augment", action="store_false", dest="augment", default=None,
+                   help="train on the transfer images as they are (default: shifted each epoch, teacher asked live)")
     kd(p)
     p.set_defaults(func=cmd_omit)
 

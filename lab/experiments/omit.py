@@ -6,13 +6,20 @@ The student rarely predicts the missing class because its output bias for that c
 never pushed up. Raising that one bias fixes most of it without retraining: `apply_bias` is a
 pure function of the student's cached test logits (the app's live slider), and `bias_for_prior`
 picks the offset automatically — the one that makes the class's predicted frequency on
-held-out training images (never trained on) match its prior. For contrast, the same student
-trained on hard labels of the same transfer set scores ~0% on the class.
+held-out training images (never trained on, never the test images it reports on) match its
+prior. For contrast, the same student trained on hard labels of the same transfer set scores
+~0% on the class.
 
 Paper: 206 test errors, 133 of them on the 1,010 threes; a bias of +3.5 → 98.6% of threes right.
+The defaults are what came closest on mnist-sample (4,000 images; EXPERIMENTS.md, "The omitted
+class, pushed"): Hinton's 2 × 800 MLP student instead of the 48-unit one, T = 8, soft targets only,
+30 epochs, and the transfer images shifted by up to 2 pixels each epoch with the teacher asked live
+(Hinton jittered his inputs too) — 3,600 images are few to learn a digit from its neighbours' soft
+targets. 48 units, no shifts: ~81% of the 3s; the defaults: ~94% (3 seeds).
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -20,25 +27,29 @@ import torch
 
 from ..data import Dataset
 from ..errors import ConfigError
-from ..losses import check_temperature_alpha
+from ..losses import HardLabels, SoftTargets, check_temperature_alpha
 from ..metrics import accuracy, confusion_matrix, per_class_accuracy, predict_logits
-from ..models import DEFAULT_STUDENT
-from ..recipes import DEFAULT_TEMPERATURE, teacher_train_logits
-from .common import (Progress, Runs, cached, drive, grid_runs, stratified_subset,
-                     student_config, test_logits, train_grid)
+from ..recipes import teacher_train_logits
+from ..stacking import StackedModels
+from .common import (Progress, Runs, cached, drive, fresh_student, grid_runs, on_device, stackable,
+                     stratified_subset, student_config, test_logits, train_grid)
 
 NAME = "omit"
+
+
+OMIT_STUDENT = "student-mlp-2x800"  # Hinton et al.'s distilled net (lab.models: role "wide")
 
 
 @dataclass(frozen=True)
 class OmitConfig:
     omitted_class: int = 3
-    student: str = DEFAULT_STUDENT
-    temperature: float = DEFAULT_TEMPERATURE
+    student: str = OMIT_STUDENT
+    temperature: float = 8.0
     alpha: float = 1.0            # soft targets only: the labels of the other classes add nothing here
     held_out_fraction: float = 0.1  # of each class's training images, kept aside to choose the bias
     seed: int = 0
-    epochs: int | None = None       # None: the lab's 30-epoch student schedule (one stacked pair, ~7 CPU-s)
+    epochs: int | None = 30
+    augment: bool = True          # shift the transfer images each epoch; the teacher labels them live
     device: str = "auto"
 
     def __post_init__(self):
@@ -86,28 +97,51 @@ def bias_for_prior(logits: torch.Tensor, cls: int, prior: float) -> float:
     if target >= len(margins):
         return float(margins[-1]) + 1e-3
     # any bias in (margins[target-1], margins[target]] gives exactly `target` predictions; take the middle
-    return max(0.0, float(margins[target - 1] + margins[target]) / 2)
+    # (negative when the student already over-predicts the class)
+    return float(margins[target - 1] + margins[target]) / 2
+
+
+def train_pair(runs: Runs, label: str, dataset: Dataset, transfer_set: Dataset, transfer_index: torch.Tensor,
+               teacher: torch.nn.Module, config: OmitConfig, stop=None, teacher_logits: torch.Tensor | None = None):
+    """(labels-only student, distilled student), same initial weights and batches. With `augment`
+    the images change every epoch, so the teacher is asked on each shifted batch; else its logits
+    on the transfer set are computed once (and the pair trains as one stack where it stacks)."""
+    train_config = student_config(config.epochs, config.seed, config.device, augment=config.augment)
+    cells = [(config.temperature, 0.0), (config.temperature, config.alpha)]  # labels, distilled
+    if not config.augment:
+        logits = teacher_logits if teacher_logits is not None else teacher_train_logits(teacher, dataset,
+                                                                                         config.device)
+        return (yield from train_grid(runs, label, config.student, transfer_set, config.seed, cells,
+                                      logits[transfer_index.to(logits.device)], train_config, stop))
+    live = teacher.to(on_device(config.device)).eval()
+    initial = fresh_student(config.student, dataset, config.seed)
+    if stackable(config.student, dataset):
+        objective = SoftTargets([t for t, _ in cells], [a for _, a in cells], teacher=live)
+        result = yield from runs.train(f"{label} (2 students at once, shifted images)",
+                                       StackedModels([copy.deepcopy(initial) for _ in cells]), transfer_set,
+                                       objective, train_config, stop)
+        return result.model.unstack()
+    students = []
+    for name, objective in (("labels", HardLabels()), ("distilled", SoftTargets(config.temperature, config.alpha,
+                                                                                teacher=live))):
+        result = yield from runs.train(f"{label} {name}", copy.deepcopy(initial), transfer_set, objective,
+                                       train_config, stop)
+        students.append(result.model)
+    return students
 
 
 def run(dataset: Dataset, teacher: torch.nn.Module, config: OmitConfig = OmitConfig(), stop=None,
         teacher_logits: torch.Tensor | None = None) -> Iterator[Progress]:
-    pair = [(config.temperature, 0.0), (config.temperature, config.alpha)]  # labels, distilled
-    total = grid_runs(config.student, dataset, len(pair))
+    total = grid_runs(config.student, dataset, 2)
     runs = Runs(NAME, total)
     k = config.omitted_class
 
     def body():
-        train_logits = teacher_logits
-        if train_logits is None:  # (only the training logits: the teacher's test logits are not needed here)
-            train_logits = teacher_train_logits(teacher, dataset, config.device)
         transfer_index, held_out_index = split_transfer_set(dataset, k, config.held_out_fraction, config.seed)
         transfer_set = dataset.subset(transfer_index)
         assert not (transfer_set.train_labels == k).any()
-        train_config = student_config(config.epochs, config.seed, config.device)
-        hard, distilled = yield from train_grid(runs, f"without class {k}", config.student, transfer_set,
-                                                config.seed, pair,
-                                                train_logits[transfer_index.to(train_logits.device)],
-                                                train_config, stop)
+        hard, distilled = yield from train_pair(runs, f"without class {k}", dataset, transfer_set, transfer_index,
+                                                teacher, config, stop, teacher_logits)
         labels = dataset.test_labels.cpu()
         logits = test_logits(distilled, dataset)
         device = next(distilled.parameters()).device
@@ -118,7 +152,8 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: OmitConfig = OmitCon
         before, after = apply_bias(logits, labels, k, 0.0), apply_bias(logits, labels, k, bias)
         hard_per_class = per_class_accuracy(test_logits(hard, dataset), labels, dataset.num_classes)
         return {"class": k, "class_name": dataset.classes[k], "student": config.student,
-                "temperature": config.temperature, "alpha": config.alpha,
+                "temperature": config.temperature, "alpha": config.alpha, "epochs": config.epochs,
+                "augment": config.augment,
                 "transfer_set_size": len(transfer_index), "held_out_size": len(held_out_index),
                 "per_class_accuracy_before": before["per_class_accuracy"],
                 "per_class_accuracy_after": after["per_class_accuracy"],
@@ -129,9 +164,23 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: OmitConfig = OmitCon
                 "hard_label_class_accuracy": hard_per_class[k], "hard_label_per_class_accuracy": hard_per_class,
                 # the cached logits the bias slider re-scores (apply_bias), rounded to keep the file small
                 "test_logits": [[round(v, 4) for v in row] for row in logits.tolist()],
-                "test_labels": labels.tolist()}
+                "test_labels": labels.tolist(),
+                # what the bias was chosen on: the held-out training images (all classes, never trained on)
+                "held_out_logits": [[round(v, 4) for v in row] for row in held_out_logits.tolist()],
+                "held_out_labels": dataset.train_labels.cpu()[held_out_index.cpu()].tolist()}
 
     yield from drive(NAME, body(), total)
+
+
+def outcomes(result: dict) -> dict:
+    """What Lesson 3 claims, measured on a finished result (percent of the omitted class's test
+    images right): after the automatic held-out bias, before it, and for the labels-only student;
+    plus the bias and the overall accuracy after it (lab.lesson_check reads these)."""
+    k = result["class"]
+    return {"omitted_class_after_bias": 100 * result["per_class_accuracy_after"][k],
+            "omitted_class_before_bias": 100 * result["per_class_accuracy_before"][k],
+            "omitted_class_labels_only": 100 * result["hard_label_class_accuracy"],
+            "bias": result["bias"], "accuracy_after": 100 * result["accuracy_after"]}
 
 
 def experiment(dataset: Dataset, teacher: torch.nn.Module, config: OmitConfig = OmitConfig(), stop=None,
