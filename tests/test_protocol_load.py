@@ -70,3 +70,11 @@ def test_a_short_class_paints_trains_and_stays_isolated():
     assert report["isolation_ok"], report["isolation"]
     assert report["isolation"]["history_rows"] == 2 * report["jobs"]["finished"] + 2 * report["jobs"]["running_at_end"]
     assert report["slider_rerun"]["n"] == 3 * SESSIONS and report["ok"], report
+
+
+def test_the_ray_backend_says_what_to_install_when_ray_is_missing(monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--sessions", "2", "--backend", "ray"])
+    assert exit_.value.code == 2 and "pip install ray" in capsys.readouterr().err
+    assert parse_args(["--sessions", "2"]).backend == "threads"

@@ -285,12 +285,14 @@ def run(args) -> dict:
             monitor.start()
             if args.profile:
                 profiler = profile.record(server.pid, args.profile)
-            deadline = time.monotonic() + args.timeout
+            class_began = time.monotonic()
+            deadline = class_began + args.timeout
             try:
                 results = asyncio.run(drive(server.url, args, deadline))
             finally:
                 monitor.halt()
                 profile.stop(profiler)
+            class_s = time.monotonic() - class_began
             alive = server.proc.poll() is None
             end = proc_status(server.pid)
             server_cpu = cpu_seconds(server.pid) - cpu_before if alive else None
@@ -302,6 +304,10 @@ def run(args) -> dict:
         log_errors = server_log_errors(log)
     out = report(args, results, history, monitor, cold, startup, idle, end, server_cpu, client_cpu, alive,
                  load_before, log_errors, time.monotonic() - started)
+    out["class_s"] = round(class_s, 1)
+    # How much of the machine the server got: on a machine shared with other work, well under its
+    # core count (2 here) means the figures above measure the neighbours as much as the app.
+    out["server_cores_used"] = None if server_cpu is None else round(server_cpu / class_s, 2)
     if args.profile:
         out["profile"] = profile.summarize(args.profile)
     return out
@@ -372,8 +378,9 @@ def parse_args(argv=None):
     parser.add_argument("--arrival-s", type=float, default=10.0, help="they arrive evenly within this many seconds (10)")
     parser.add_argument("--backend", choices=("threads", "ray"), default="threads",
                         help="where the server trains: its own threads (default) or Ray (LAB_RAY_ADDRESS)")
-    parser.add_argument("--ray-address", default=os.environ.get("LAB_RAY_ADDRESS", "auto"),
-                        help="with --backend ray: the server's LAB_RAY_ADDRESS (default: $LAB_RAY_ADDRESS or auto)")
+    parser.add_argument("--ray-address", default=os.environ.get("LAB_RAY_ADDRESS", "local"),
+                        help="with --backend ray: the server's LAB_RAY_ADDRESS: local (a Ray started by the server), "
+                             "auto (this machine's cluster) or ray://head:10001 (default: $LAB_RAY_ADDRESS or local)")
     parser.add_argument("--slider-moves", type=int, default=3, help="T slider moves per session (3)")
     parser.add_argument("--think-s", type=float, default=1.0, help="pause between a student's actions (1 s)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs of each student pair (1)")
