@@ -42,18 +42,19 @@ def _ray():
 def connect(address: str | None = None, num_cpus: int | None = None) -> dict:
     """Join (or, for "local", start) a Ray cluster once per process; returns its resources.
 
-    Workers import the lab from this checkout: its folder is put on their PYTHONPATH (a local
-    cluster) or shipped to them as a runtime-env module (a remote one, `ray://…`)."""
+    Workers import the lab from this checkout: its folder is put on their PYTHONPATH ("local": the
+    same machine), or the `lab` and `app_pages` packages are shipped to them as runtime-env modules
+    (any other cluster, whose workers may be other machines: they need the same requirements)."""
     ray = _ray()
     address = address or os.environ.get("LAB_RAY_ADDRESS") or "local"
     with _lock:
         if not ray.is_initialized():
             root = str(Path(__file__).resolve().parent.parent)
-            if address.startswith("ray://"):
-                import lab
-                runtime_env = {"py_modules": [str(Path(lab.__file__).parent)]}
-            else:
+            if address == "local":
                 runtime_env = {"env_vars": {"PYTHONPATH": root}}
+            else:  # a job's work may call the app's helpers too (app_pages._app.work), not only lab's
+                packages = [Path(root) / "lab", Path(root) / "app_pages"]
+                runtime_env = {"py_modules": [str(p) for p in packages if p.is_dir()]}
             options = dict(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
                            runtime_env=runtime_env, configure_logging=False)
             if address == "local":
