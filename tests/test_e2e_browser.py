@@ -205,6 +205,12 @@ def _walk_through(server, page):
     _settle(page, min_charts=1)
     _no_exception(page, "Experiments: conventions")
     _shot(page, "7-experiments-conventions")
+    for tab, shot in (("Cost-quality frontier", "frontier"), ("Black-box teacher", "blackbox")):  # issue 12's tabs
+        page.get_by_text(tab).first.click()
+        page.get_by_role("button", name="Run").first.wait_for()
+        _settle(page)
+        _no_exception(page, f"Experiments: {tab}")
+        _shot(page, f"7-experiments-{shot}")
 
     # The classroom pages: the runs above are in the History; Lessons; Draw a digit.
     for i, (title, charts) in enumerate([("History", 1), ("Lessons", 0), ("Draw a digit", 0)], start=8):
