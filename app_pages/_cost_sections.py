@@ -15,7 +15,7 @@ from lab.experiments.frontier import FrontierConfig
 
 def frontier_section(page) -> None:
     st.markdown("""*"A 10× smaller student keeps 80-95 % of the teacher's quality"* — measure it. A ladder of
-students from about **2× to 240× fewer parameters** than the teacher, each trained **on labels** and **distilled**
+students from about **2× to 240× fewer parameters** than the lab's teacher-cnn, each trained **on labels** and **distilled**
 (same initial weights, same batches, one stacked run per seed), then every student and the teacher **timed live in
 one measurement**, taking turns (batch 1 latency, batch 256 throughput). **Recovered** = distilled accuracy ÷ the
 teacher's; **gap closed** = how much of the labels-only student's distance to the teacher distillation removes.""")
