@@ -180,7 +180,8 @@ def test_lesson_3_opens_the_omitted_class_experiment():
     assert at.subheader[0].value == "Omitted class"
     assert at.selectbox(key="w_x_omit_class").value == 3
     assert at.number_input(key="w_x_omit_T").value == 8.0
-    assert at.selectbox(key="w_x_omit_student").value == "student-mlp"
+    assert at.selectbox(key="w_x_omit_student").value == "student-mlp-2x800"  # Hinton's net, the lesson's student
+    assert at.number_input(key="w_x_omit_epochs").value == 30
     assert any("Lesson 3" in i.value and "over 50%" in i.value for i in at.info)  # the lesson's question
 
     linked = _go(_app({"lesson": "unseen-class"}), "experiments")  # a shared lesson link does the same
