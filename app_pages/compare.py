@@ -56,8 +56,8 @@ def pair_section() -> None:
     if speed is not None:
         c[0].caption(f"Speed measured live on this server's CPU a moment ago, all {len(speed.names)} models in one "
                      f"measurement, taking turns (batch 1 and 256, median of {speed.repeats}, {speed.threads} "
-                     f"thread{'s' if speed.threads != 1 else ''}). Other jobs on the server slow every model alike; a "
-                     "model card's stored latency was "
+                     f"thread{'s' if speed.threads != 1 else ''}). Other jobs on the server slow the models too, a long "
+                     "call more than a short one (it is interrupted more often); a model card's stored latency was "
                      "timed at another moment and is not compared.")
     if c[1].button("Measure speed again", key=f"speed-again-{job.key}", width="stretch"):
         st.session_state.setdefault("live_speed", {}).pop(job.key, None)

@@ -242,6 +242,8 @@ def live_speed(dataset, teacher, quick: bool, smoke: bool = False) -> dict:
     return {"live_speedup_teacher_vs_student": speed.speedup("teacher", DEFAULT_STUDENT),
             "live_latency_ms_teacher": speed.latency_ms["teacher"],
             "live_latency_ms_student": speed.latency_ms[DEFAULT_STUDENT],
+            # CPU time of the same samples: what the models cost whatever the load (complete with 1 thread)
+            "live_cpu_speedup_teacher_vs_student": speed.cpu_speedup("teacher", DEFAULT_STUDENT),
             "live_images_per_s_teacher_b256": speed.throughput["teacher"],
             "live_images_per_s_student_b256": speed.throughput[DEFAULT_STUDENT],
             "live_speed_note": f"{DEFAULT_STUDENT} vs the teacher, batch 1 and 256, fp32 CPU, round-robin, "
@@ -408,6 +410,7 @@ def table(result: dict) -> str:
         rows.append((key, fmt(result.get(key)), f"{op} {target}", result["targets"][key]))
     extra = ["throughput_ratio_lab_batch", "reference_images_per_s", "lab_images_per_s", "lab_images_per_s_lab_batch", "reference_input_pipeline_share", "teacher_accuracy", "teacher_seconds_total",
              "hard_seconds_per_epoch", "distilled_seconds_per_epoch", "live_speedup_teacher_vs_student",
+             "live_cpu_speedup_teacher_vs_student",
              "live_latency_ms_teacher", "live_latency_ms_student", "live_images_per_s_teacher_b256",
              "live_images_per_s_student_b256", "live_speed_note", "sweep_grid", "peak_rss_mb_fashion_mnist",
              "slider_note", "startup_note", "device", "device_name", "precision", "threads", "torch",

@@ -53,6 +53,7 @@ def test_models_are_measured_round_robin_the_same_number_of_times():
     assert firsts == ["teacher", "hard", "distilled", "teacher"]
     assert speed.order == samples  # what it says it measured is what it ran
     assert speed.repeats == 4 and set(speed.latency_ms) == set(models) == set(speed.throughput)
+    assert set(speed.cpu_latency_ms) == set(models) and all(v >= 0 for v in speed.cpu_latency_ms.values())
 
 
 def test_originals_are_left_alone():
@@ -90,6 +91,11 @@ def test_verdict_speed_words_by_hand():
     student = {"test_accuracy": 0.95, "params": 14_400}
     assert "answers 15× faster per image than the teacher (measured just now" in verdict(teacher, student, student,
                                                                                         speed=hand)
+    assert "CPU time" not in verdict(teacher, student, student, speed=hand)  # no CPU times: nothing to add
+    crowded = SpeedMeasurement(["teacher", "distilled"], {"teacher": 3.5, "distilled": 0.04}, {}, 9, {}, threads=1,
+                               cpu_latency_ms={"teacher": 0.88, "distilled": 0.04})
+    text = verdict(teacher, student, student, speed=crowded)
+    assert "answers 88× faster" in text and "in CPU time, which other jobs on the machine cannot inflate, 22×" in text
     slow = SpeedMeasurement(["teacher", "distilled"], {"teacher": 0.1, "distilled": 0.25}, {}, 9, {})
     assert "2.5× slower" in verdict(teacher, student, student, speed=slow)
     row = comparison_row("t", "teacher", {**teacher, "latency_ms": 7.61}, speed=hand)
