@@ -1,7 +1,6 @@
 """Instructor: the whole class on this server today, live — every student pair as a point, the class
 sweep filling in, the spread of gains, who waits in the queue — and one lesson link, large and as a
 QR code, for everyone to open. Unlocked by a key (LAB_INSTRUCTOR_KEY or the secret instructor_key)."""
-import collections
 import html
 from urllib.parse import urlencode, urlsplit
 
@@ -13,7 +12,7 @@ from lab.presets import LESSONS
 from app_pages import _app as app
 from app_pages._app import classroom as glue
 
-REFRESH_S = 5.0  # the class view's refresh: one indexed query of today's finished pair runs, no curves
+REFRESH_S = 5.0  # the class view's refresh: two indexed reads while nothing changed (glue.class_view caches)
 app.page_header("Instructor", "The class on this server today, live: each student pair, the class sweep as the "
                 "students fill it, the spread of their gains, and who is waiting; and one link for everyone.",
                 ":material/co_present:")
@@ -42,19 +41,17 @@ def pct(x: float) -> str:
 
 @st.fragment(run_every=REFRESH_S)
 def class_view() -> None:
-    runs = glue.today_runs()
-    names = glue.names(runs)
-    pairs = classroom.class_pairs(runs, names)
-    queue = glue.queue(names)
-    counts = collections.Counter((p.dataset or "?", p.student or "?") for p in pairs)
-    choices = sorted(counts)
-    if len(choices) > 1:  # the most common pairing first shown
-        picked = st.selectbox("Dataset and student", choices, index=choices.index(counts.most_common(1)[0][0]),
-                              key="class-filter",
-                              format_func=lambda c: f"{c[0]} · {c[1]}",
-                              help="gains are comparable only on the same data and student")
-        pairs = [p for p in pairs if (p.dataset or "?", p.student or "?") == picked]
-    spread = classroom.gain_spread(pairs)
+    view = glue.class_view(st.session_state.get("class-filter"))
+    if view is None:
+        st.warning("The run history cannot be read on this server, so there is no class view. "
+                   + (app.history_problem() or ""), icon=":material/database:")
+        return
+    queue = glue.queue(view.names)
+    if len(view.choices) > 1:  # gains compare only on the same data and student
+        st.selectbox("Dataset and student", view.choices, key="class-filter", format_func=lambda c: f"{c[0]} · {c[1]}",
+                     index=view.choices.index((view.pairs[0].dataset or "?", view.pairs[0].student or "?")),
+                     help="gains are comparable only on the same data and student")
+    pairs, spread, cells = view.pairs, view.spread, view.cells
     c = st.columns(5)
     c[0].metric("Student pairs today", spread["n"])
     c[1].metric("Students", len({p.who for p in pairs}))
@@ -75,12 +72,11 @@ def class_view() -> None:
             + ("" if p.low is None else ", beyond noise" if p.beyond_noise else ", within noise")
             for p in reversed(pairs[-3:])))
         left, right = st.columns(2)
-        cells = classroom.class_grid(pairs)
-        left.plotly_chart(class_figures.class_sweep_heatmap(cells), width="stretch", key="class-sweep")
+        left.plotly_chart(view.figures["sweep"], width="stretch", key="class-sweep")
         left.caption("Each pair lands in its nearest cell (T on a log scale); a cell shows its pairs' mean gain in "
                      "points and how many there are. Blue: distillation helped; red: it hurt.")
-        right.plotly_chart(class_figures.pairs_figure(pairs), width="stretch", key="class-pairs")
-        st.plotly_chart(class_figures.gain_spread_figure(pairs), width="stretch", key="class-spread")
+        right.plotly_chart(view.figures["pairs"], width="stretch", key="class-pairs")
+        st.plotly_chart(view.figures["spread"], width="stretch", key="class-spread")
         empty = [(t, a) for t, a in classroom.empty_cells(cells) if a > 0]  # α = 0 is labels only: gain 0
         if empty:
             st.caption(":material/grid_on: Still empty — ask the next students to try: "
@@ -111,21 +107,28 @@ def send_lesson() -> None:
     here = urlsplit(st.context.url or "http://localhost:8501/")
     address = c[1].text_input("Address the students open", f"{here.scheme}://{here.netloc}/", key="instructor-address",
                               help="this server as the students' laptops reach it (its name or address on the network)")
-    host = urlsplit(address).hostname or ""
+    try:
+        parts = urlsplit(address.strip())
+        host = parts.hostname or ""
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+        parts, host = None, ""
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        st.warning("Type the address as the students' browsers open it, e.g. http://192.168.1.20:8501/.",
+                   icon=":material/link_off:")
+        return
     if host in ("localhost", "127.0.0.1", "::1", "0.0.0.0"):
         st.warning(f"`{host}` is this computer only: the students' laptops cannot open it. Type the server's address "
                    "on the network (e.g. http://192.168.1.20:8501/).", icon=":material/wifi_off:")
     # A lesson opens on the Lessons page (its question comes first); a setup opens on the first page.
     if chosen == current:
-        link = f"{address.rstrip('/')}/?{urlencode({k: v for k, v in app.share_params().items() if k != 'instructor'})}"
+        link = f"{address.strip().rstrip('/')}/?{urlencode({k: v for k, v in app.share_params().items() if k != 'instructor'})}"
     else:
-        link = f"{address.rstrip('/')}/lessons?{urlencode({'lesson': chosen})}"
-    q = st.columns([1, 3])
-    q[0].image(class_figures.qr_png(link), width=320, caption="scan to open")
-    q[1].markdown(f"<p style='font-size:2.1rem; font-weight:600; word-break:break-all; line-height:1.25'>{html.escape(link)}</p>",
-                  unsafe_allow_html=True)
-    q[1].caption("Project this page: students scan the code or type the link. Everyone who opens it gets the same "
-                 "setup, and each stays a separate student (a name is optional, in the sidebar).")
+        link = f"{address.strip().rstrip('/')}/lessons?{urlencode({'lesson': chosen})}"
+    st.markdown(f"<p style='font-size:2.1rem; font-weight:600; word-break:break-all; line-height:1.25; "
+                f"margin:0.4rem 0'>{html.escape(link)}</p>", unsafe_allow_html=True)
+    st.image(class_figures.qr_png(link), width=360, caption="scan to open")
+    st.caption("Project this page: students scan the code or type the link. Everyone who opens it gets the same "
+               "setup, and each stays a separate student (a name is optional, in the sidebar).")
 
 
 live, send = st.tabs([":material/groups: The class today (live)", ":material/qr_code_2: Send everyone this lesson"])

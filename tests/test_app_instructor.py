@@ -57,7 +57,14 @@ def test_the_secret_key_unlocks_the_class_view(history):
     assert any(t.startswith("Class sweep: 2 pairs, 2 of") for t in titles), titles
     assert "Ada" in at.dataframe[0].value["student"].tolist()
     assert at.get("image")  # the lesson's QR code, and its link in large type
-    assert any("/lessons?lesson=dark-knowledge" in m.value for m in at.markdown)
+    from lab.presets import LESSONS
+    first = next(iter(LESSONS))  # the lesson picker's first choice
+    assert any(f"/lessons?lesson={first}" in m.value for m in at.markdown)
+
+    address = next(t for t in at.text_input if t.label == "Address the students open")
+    address.input("http://[::1").run()  # not an address: one sentence, no QR code, no exception
+    ok(at, "bad address")
+    assert any("Type the address" in w.value for w in at.warning) and not at.get("image")
 
     at.switch_page(PAGE).run()  # still unlocked on the next visit (kept with the session)
     assert not [t for t in at.text_input if t.label == "Instructor key"]

@@ -77,11 +77,13 @@ def test_a_students_pair_appears_on_the_instructors_view(server):
             main.get_by_text(re.compile(r"Just finished: Ada \(T=2, α=0.5\) [+-]\d+\.\d pt, (within|beyond) noise")) \
                 .wait_for(timeout=30_000)
             main.get_by_text("Every pair (1)").wait_for()
-            assert main.locator('.js-plotly-plot').count() == 3  # the class sweep, the pairs, the spread
+            teacher.wait_for_function(  # the class sweep, the pairs, the spread (plotly draws a moment later)
+                "() => document.querySelectorAll('[data-testid=\"stMain\"] .js-plotly-plot').length === 3")
             _shot(teacher, "instructor")
             # "Send everyone this lesson": a QR code and the lesson's link in large type.
             teacher.get_by_role("tab", name=re.compile("Send everyone")).click()
-            main.get_by_text(re.compile(r"/lessons\?lesson=dark-knowledge")).wait_for()
+            from lab.presets import LESSONS
+            main.get_by_text(re.compile(rf"/lessons\?lesson={re.escape(next(iter(LESSONS)))}")).wait_for()
             assert main.get_by_role("img").count() >= 1
             _shot(teacher, "instructor-send")
             assert main.locator('[data-testid="stException"]').count() == 0

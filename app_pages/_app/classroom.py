@@ -7,14 +7,16 @@ every run they start, so the instructor's view can name their pairs. Nothing els
 """
 from __future__ import annotations
 
+import collections
 import hmac
 import logging
 import os
 import threading
+from dataclasses import dataclass
 
 import streamlit as st
 
-from lab import classroom
+from lab import class_figures, classroom
 from lab import jobs as job_queue
 
 from . import session
@@ -89,22 +91,58 @@ def name_field() -> None:
 
 # ---------------------------------------------------------------- the class today
 
-def today_runs() -> list:
-    """Today's finished student runs on this server (hard and distilled), without their curves."""
+@dataclass(frozen=True)
+class ClassView:
+    """What the instructor page draws for one dataset and student (gains compare only there)."""
+    choices: list              # (dataset, student) pairings seen today, the most common first
+    pairs: list                # lab.classroom.PairPoint, oldest first, of the chosen pairing
+    cells: list                # the class sweep
+    spread: dict
+    figures: dict              # name -> plotly figure
+    names: dict                # history key -> what to call that student
+
+
+def _live_names() -> tuple:
+    with _names_lock:
+        return tuple(sorted(_names.items()))
+
+
+def _signature(store) -> tuple:
+    """Changes whenever a pair run finishes today (or is deleted): two indexed reads, no rows parsed."""
+    newest = store.list_runs(kinds=classroom.PAIR_KINDS, status="finished", since=classroom.start_of_today(),
+                             curves=False, limit=1)
+    return (store.count_runs(kinds=classroom.PAIR_KINDS, status="finished", since=classroom.start_of_today()),
+            newest[0].id if newest else None, classroom.start_of_today())
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _view(path: str, signature: tuple, live: tuple, pick: tuple | None) -> ClassView:
+    """Built once per change of the history (a new pair, a new name), shared by every refresh and
+    every instructor: the figures are what a refresh would otherwise rebuild (plotly validation)."""
+    store = history_store()
+    runs = store.list_runs(kinds=classroom.PAIR_KINDS, status="finished", since=signature[-1], curves=False)
+    names = {**classroom.display_names(runs), **dict(live)}
+    pairs = classroom.class_pairs(runs, names)
+    counts = collections.Counter((p.dataset or "?", p.student or "?") for p in pairs)
+    choices = [c for c, _ in counts.most_common()]
+    chosen = pick if pick in counts else (choices[0] if choices else None)
+    pairs = [p for p in pairs if (p.dataset or "?", p.student or "?") == chosen]
+    cells = classroom.class_grid(pairs)
+    figures = {} if not pairs else {"sweep": class_figures.class_sweep_heatmap(cells),
+                                    "pairs": class_figures.pairs_figure(pairs),
+                                    "spread": class_figures.gain_spread_figure(pairs)}
+    return ClassView(choices, pairs, cells, classroom.gain_spread(pairs), figures, names)
+
+
+def class_view(pick: tuple | None = None) -> ClassView | None:
+    """Today's finished pairs on this server, for one (dataset, student) — the most common one unless
+    `pick` says which. None when the run history cannot be read."""
     store = history_store()
     if store is None:
-        return []
-    return store.list_runs(kinds=classroom.PAIR_KINDS, status="finished", since=classroom.start_of_today(),
-                           curves=False)
-
-
-def names(runs: list) -> dict[str, str]:
-    """History key -> what to call that student: from their runs, and chosen names of students
-    whose first job is still waiting in the queue."""
-    with _names_lock:
-        live = dict(_names)
-    return {**classroom.display_names(runs), **live}
+        return None
+    return _view(str(store.path), _signature(store), _live_names(), pick)
 
 
 def queue(names_: dict[str, str]) -> list[dict]:
+    """Who trains and who waits in this server's queue now (not cached: it changes every second)."""
     return classroom.queue_rows(job_queue.shared_queue().snapshot(), names_)
