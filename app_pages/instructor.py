@@ -54,7 +54,7 @@ def class_view() -> None:
     pairs, spread, cells = view.pairs, view.spread, view.cells
     c = st.columns(5)
     c[0].metric("Student pairs today", spread["n"])
-    c[1].metric("Students", len({p.who for p in pairs}))
+    c[1].metric("Students", len({p.student_key for p in pairs}))
     c[2].metric("Mean gain ± sd over pairs", "—" if not spread["n"] else
                 f"{100 * spread['mean']:+.1f} ± {100 * spread['sd']:.1f} pt",
                 help="distilled minus labels-only accuracy, averaged over the class's pairs (their settings differ: "

@@ -83,6 +83,7 @@ def pair_difference(counts: dict) -> stats.PairedDifference:
 class PairPoint:
     group_id: str
     who: str                       # the chosen display name, or "anonymous N"
+    student_key: str               # the browser's history key: counts students (two may pick one name); never shown
     dataset: str | None
     student: str | None            # the student architecture
     method: str                    # what the distilled student learned from ("kd", "hint", ...)
@@ -150,6 +151,7 @@ def class_pairs(runs, names: dict[str, str] | None = None) -> list[PairPoint]:
         epochs = config.get("epochs")
         pairs.append(PairPoint(
             group_id=group_id, who=names.get(distilled.session or distilled.owner or "", "anonymous"),
+            student_key=distilled.session or distilled.owner or "",
             dataset=distilled.dataset, student=distilled.arch, method=str(config.get("method") or "kd"),
             temperature=temperature, alpha=alpha, epochs=epochs if isinstance(epochs, int) else None,
             hard_accuracy=hard_acc, distilled_accuracy=distilled_acc, low=low, high=high,

@@ -109,6 +109,7 @@ def test_class_pairs_grid_and_spread_by_hand(history):
     ada = pairs[0]  # her counts: the interval worked out in test_pair_interval_from_counts_by_hand
     assert (ada.low, ada.high) == pytest.approx((0.02 - 0.01233, 0.02 + 0.01233), abs=0.002)
     assert ada.beyond_noise and pairs[1].low is None and not pairs[1].beyond_noise
+    assert [p.student_key for p in pairs] == ["s-ada", "s-anon", "s-anon", "s-anon"]
 
     cells = {(c["temperature"], c["alpha"]): c for c in classroom.class_grid(pairs)}
     assert len(cells) == len(classroom.GRID_T) * len(classroom.GRID_ALPHA)
