@@ -2,6 +2,7 @@
 teachers one browser can use: the shipped one, those it trained, those it uploaded."""
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +167,14 @@ def model_choices(role: str) -> dict[str, str]:
     """{name: "name · 38,170 params"} for the zoo's teachers or students on this dataset."""
     data = dataset()
     names = TEACHERS + STUDENTS if role == "teacher" else STUDENTS
-    return {n: f"{n} · {count_params(lab.build(n, data.shape, data.num_classes)):,} params" for n in names}
+    return {n: f"{n} · {_params(n, tuple(data.shape), data.num_classes):,} params" for n in names}
+
+
+@functools.lru_cache(maxsize=256)
+def _params(name: str, shape: tuple, num_classes: int) -> int:
+    """Parameters of a zoo model, counted once per server (building every model to count them on
+    every Distill/Teacher page run was a few % of the server's script-run CPU under a class)."""
+    return count_params(lab.build(name, shape, num_classes))
 
 
 def devices() -> list[str]:
