@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_four_lessons_each_with_text_a_question_and_valid_settings():
     assert [lesson.title for lesson in LESSONS.values()] == [
-        "Lesson 1: dark knowledge", "Lesson 2: a student 30× smaller", "Lesson 3: the class it never saw",
+        "Lesson 1: dark knowledge", "Lesson 2: a student 10× smaller", "Lesson 3: the class it never saw",
         "Lesson 4: when distillation does not help"]
     for lesson in LESSONS.values():
         assert check_settings(lesson.settings) == lesson.settings
@@ -22,11 +22,6 @@ def test_four_lessons_each_with_text_a_question_and_valid_settings():
     assert LESSONS["no-help"].settings["teacher_epochs"] < DEFAULTS["teacher_epochs"]
 
 
-def test_the_lesson_2_student_is_about_30_times_smaller():
-    from lab.models import build, count_params
-    s = LESSONS["small-student"].settings
-    ratio = count_params(build(s["teacher"])) / count_params(build(s["student"]))
-    assert 20 <= ratio <= 40
 
 
 @pytest.mark.parametrize("key", list(LESSONS))

@@ -18,6 +18,7 @@ GROUPS = (
     "classroom",     # runs, export
     "experiments",   # sweep, omit, transfer-size, methods, calibration, ensemble, convert, gradients
     "frontier",      # frontier, blackbox: the cost-quality frontier; distilling a teacher we can only query
+    "lessons",       # lessons [--check]: does every lesson show what it promises?
 )
 
 

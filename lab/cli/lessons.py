@@ -1,0 +1,42 @@
+"""`python -m lab lessons [--check [--seeds N] [--json]]`: the lessons and what each promises;
+`--check` trains every lesson (and each dataset's default Distill run) on N seeds and says,
+claim by claim, whether it holds on every seed (lab.lesson_check). Exit 1 if one does not."""
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import ConfigError
+from ..experiments.common import jsonable
+from ..lesson_check import check, subjects, table
+
+
+def cmd_lessons(args) -> int:
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1 (got {args.seeds}).")
+    # Naming only lessons checks only them (and likewise datasets); naming neither checks everything.
+    chosen = subjects(args.lesson or ([] if args.dataset else None), args.dataset or ([] if args.lesson else None))
+    if not args.check:
+        rows = [{"lesson": s.name, "claim": c.text, "measure": c.measure, "settings": s.settings}
+                for s in chosen for c in s.claims]
+        print(json.dumps(rows, indent=2) if args.json else
+              "\n".join(f"{r['lesson']}: {r['claim']}" for r in rows))
+        return 0
+    results = check(chosen, range(args.seeds), report=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(jsonable([r.as_dict() for r in results]), indent=2))
+    else:
+        print(table(results))
+    return 0 if all(r.passed is not False for r in results) else 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser("lessons", help="the lessons' claims; --check trains them and checks each claim")
+    p.add_argument("--check", action="store_true", help="train every lesson on --seeds seeds and check its claims")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
+    p.add_argument("--json", action="store_true", help="a JSON list, one object per claim")
+    p.add_argument("--lesson", action="append", help="only this lesson (repeatable; default: all)")
+    p.add_argument("--dataset", action="append",
+                   help="only this dataset's default Distill run (repeatable; default: every dataset measured)")
+    p.add_argument("--threads", type=int, help="CPU threads to use (default: the free cores)")
+    p.set_defaults(func=cmd_lessons)

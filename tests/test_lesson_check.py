@@ -1,0 +1,83 @@
+"""lab.lesson_check and `python -m lab lessons --check`: every lesson's claim is data, the check
+trains the lesson as the app does and fails when a claim does not hold."""
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from lab import lesson_check
+from lab.cli import main
+from lab.dataset_defaults import DATASET_DEFAULTS, defaults_for
+from lab.lesson_check import MEASURES, POOLED, check, lesson_subject, subjects
+from lab.presets import LESSONS, Claim
+
+
+def test_every_lesson_and_dataset_default_states_measurable_claims():
+    for lesson in LESSONS.values():
+        assert lesson.claims, f"{lesson.key} promises nothing checkable"
+        for claim in lesson.claims:
+            assert claim.measure in MEASURES and claim.text
+            assert not claim.pooled or claim.measure in POOLED
+    for d in DATASET_DEFAULTS.values():
+        assert d.measured and d.claims and d.why.endswith(".")
+    assert not defaults_for("cifar10").measured and "not been measured" in defaults_for("cifar10").why
+    names = [s.name for s in subjects()]
+    assert names[:len(LESSONS)] == list(LESSONS) and "defaults:fashion-mnist" in names
+
+
+def test_the_lesson_2_text_states_its_size_ratio():
+    import re
+    from lab.models import MODELS
+    s = LESSONS["small-student"].settings
+    # parameters counted by hand from the architectures (lab.models): the MLP's two linear layers; the
+    # teacher's conv weights (no bias) + BatchNorm's 2 per channel, its 3x3-grid 256-unit dense layer, its head
+    mlp = (28 * 28 * 48 + 48) + (48 * 10 + 10)
+    teacher = ((1 * 32 * 9 + 64) + (32 * 64 * 9 + 128) + (64 * 128 * 9 + 256)
+               + (128 * 9 * 256 + 256) + (256 * 10 + 10))
+    assert s["student"] == "student-mlp" and s["teacher"] == "teacher-cnn" and "48 hidden" in MODELS[s["student"]][1]
+    lesson = LESSONS["small-student"]
+    stated = int(re.search(r"(\d+)× smaller", lesson.title).group(1))
+    assert abs(stated - teacher / mlp) / (teacher / mlp) < 0.05  # 10 for 10.2
+    assert f"{stated} times fewer" in lesson.text
+    assert f"{round(mlp / 1000)} thousand" in lesson.text and f"{round(teacher / 1000)} thousand" in lesson.text
+    assert f"alpha = {s['alpha']:g}" in lesson.text and f"T = {s['temperature']:g}" in lesson.text
+
+
+def test_lesson_1_holds_on_two_seeds_a_false_claim_fails_and_the_stacked_pair_is_the_separate_run():
+    """Lesson 1 trained as the Distill page trains it (student-mlp pair, stacked), seeds 0 and 1."""
+    lesson = LESSONS["dark-knowledge"]
+    false_claim = Claim("distillation loses", "gain", -0.1, above=False)
+    subject = replace(lesson_subject(lesson), claims=lesson.claims + (false_claim,))
+    results = check([subject], seeds=(0, 1))
+    assert [r.passed for r in results] == [True] * len(lesson.claims) + [False]
+    gain = results[0]
+    assert gain.seeds == (0, 1) and len(gain.values) == 2 and gain.mean == pytest.approx(np.mean(gain.values))
+    assert all(v > 0.1 for v in gain.values)
+    # The same seed-0 pair trained separately, one student after the other (lab.recipes.distill_pair):
+    from lab.data import load
+    from lab.experiments.common import student_config
+    from lab.recipes import distill_pair
+    data = load("mnist-sample")
+    teacher = lesson_check.teacher_for(subject, data, 0)
+    s = lesson.settings
+    final = {name: event.result.metrics["test_accuracy"] for name, event in
+             distill_pair(data, teacher, s["student"], s["temperature"], s["alpha"], student_config(s["epochs"], 0))
+             if event.done}
+    stacked = gain.details[0]
+    assert 100 * final["hard"] == pytest.approx(stacked["labels_accuracy"], abs=0.25)
+    assert 100 * final["distilled"] == pytest.approx(stacked["distilled_accuracy"], abs=0.25)
+
+
+def test_a_dataset_whose_files_are_absent_is_skipped_with_a_message(monkeypatch, capsys):
+    monkeypatch.setattr(lesson_check, "locate", lambda name: None)
+    code = main(["lessons", "--check", "--seeds", "1", "--dataset", "fashion-mnist", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert code == 0 and rows and all(r["passed"] is None and "not on this machine" in r["skipped"] for r in rows)
+    assert {"lesson", "claim", "values", "mean", "passed"} <= set(rows[0])
+
+
+def test_bad_options_get_one_sentence(capsys):
+    assert main(["lessons", "--check", "--seeds", "0"]) == 2
+    assert main(["lessons", "--lesson", "lesson-99"]) == 2
+    assert "Unknown lesson" in capsys.readouterr().err
