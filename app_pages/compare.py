@@ -131,8 +131,12 @@ def changed_section(job, teacher) -> None:
     with left:
         st.caption(f"Sorted by how sure the {'distilled' if kind == 'helped' else 'label-trained'} student is of its "
                    f"(right) answer, most confident first{'; the first 40' if len(indices) == 40 else ''}.")
-        st.plotly_chart(changed_grid(data.test_images, indices, [changed.confidence(sure, i) for i in indices]),
-                        width="stretch", key=f"changed-grid-{job.key}-{kind}")
+        event = st.plotly_chart(changed_grid(data.test_images, indices, [changed.confidence(sure, i) for i in indices]),
+                                width="stretch", key=f"changed-grid-{job.key}-{kind}", on_select="rerun",
+                                selection_mode="points")
+    clicked = [p["customdata"][0] for p in (event.selection.points if event else []) if p.get("customdata")]
+    if clicked and clicked[0] in indices:  # a click on an image picks it for the bars
+        st.session_state[f"changed-image-{job.key}-{kind}"] = clicked[0]
     with right:
         if indices:
             i = st.selectbox("Image", indices, key=f"changed-image-{job.key}-{kind}", format_func=lambda i: (
