@@ -94,12 +94,12 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     """
     if isinstance(alpha, (int, float)):
         check_temperature_alpha(temperature, alpha)
-        if alpha == 0:  # labels only: no teacher needed
+        if alpha == 0:  # labels only: no teacher needed (the same value and gradient as 0 · soft + 1 · CE)
             return hard_term(student_logits, labels)
         if alpha == 1:
             return soft_term(student_logits, teacher_logits, temperature, variant)
-    else:  # one α per member (validated by SoftTargets)
-        alpha = torch.as_tensor(alpha, dtype=torch.float32, device=student_logits.device)
+    # α as an fp32 tensor for one student too: 1 − α then rounds as it does for a stack's members
+    alpha = torch.as_tensor(alpha, dtype=torch.float32, device=student_logits.device)
     return (alpha * soft_term(student_logits, teacher_logits, temperature, variant)
             + (1 - alpha) * hard_term(student_logits, labels))
 
@@ -126,7 +126,8 @@ class SoftTargets:
                  teacher: torch.nn.Module | None = None, variant: str = "hinton"):
         """One student: numbers T and α. A stack of G students (lab.stacking.StackedModels, whose
         forward gives (G, B, K)): sequences of G temperatures and G alphas, one per member; the
-        members' losses are *summed*, so each member gets exactly the gradient of its own run.
+        call then returns G losses, which the engine sums, so each member gets exactly the
+        gradient of its own run.
 
         With `teacher_logits` (N, K) cached for the whole transfer set, a step only indexes them
         (no teacher forward pass). With augmented inputs the cache would describe other images,
@@ -158,4 +159,4 @@ class SoftTargets:
                                      self.variant), logits
         losses = distillation_loss(logits, teacher_logits, labels, self.temperatures.to(logits.device),
                                    self.alphas.to(logits.device), self.variant)
-        return losses.sum(), logits
+        return losses, logits  # one per member: the engine sums the live ones

@@ -128,6 +128,7 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
     seen = 0  # images since start (for images/s)
     step = 0
     test_acc = None
+    alive, diverged_members = None, []  # per stacked member: still finite? / those that dropped out
     yield Event("start", 1, 0, total_steps, message=f"Training on {device.type} ({precision_name(device)}).")
 
     def finish(kind: str, message: str = "") -> Event:
@@ -135,6 +136,8 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
         metrics = {"test_accuracy": test_acc, "seconds": seconds, "images_per_s": seen / max(seconds, 1e-9),
                    "epochs_done": step / steps_per_epoch, "steps": step, "device": device.type,
                    "precision": precision_name(device)}
+        if alive is not None:  # a stack: which members dropped out (their weights are not usable)
+            metrics["diverged_members"] = sorted(diverged_members)
         model.eval()
         result = TrainResult(model, kind, metrics, history, message)
         return Event(kind, min(step // steps_per_epoch + 1, config.epochs), step, total_steps,
@@ -155,6 +158,14 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
             x = normalize(images, dataset.mean, dataset.std).contiguous(memory_format=torch.channels_last)
             with autocast(device):
                 loss, logits = objective(model, x, labels, index)
+            if loss.dim():  # one loss per stacked member (lab.stacking): a member that diverges drops out alone
+                alive = torch.ones_like(loss, dtype=torch.bool) if alive is None else alive
+                alive &= torch.isfinite(loss.detach())
+                loss = torch.where(alive, loss, torch.zeros_like(loss))
+                reported = loss.detach().float().sum() / alive.sum().clamp(min=1)  # mean over the live ones
+                loss = loss.sum()
+            else:
+                reported = loss.detach().float()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -162,12 +173,21 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
             step += 1
             seen += len(index)
             window_seen += len(index)
-            loss_sum += loss.detach().float() * len(index)
+            loss_sum += reported * len(index)
             hits = logits.detach().argmax(-1) == labels  # (B,), or (G, B) for a stack of G models
             correct += hits.sum() / (hits.numel() // len(index))  # mean over the stack's members
             count += len(index)
             if step % config.report_every == 0 or step % steps_per_epoch == 0:
                 mean_loss = (loss_sum / count).item()
+                note = ""
+                if alive is not None:
+                    newly = [g for g, ok in enumerate(alive.tolist()) if not ok and g not in diverged_members]
+                    diverged_members += newly
+                    if newly:
+                        note = (f"Stacked member(s) {', '.join(map(str, newly))} diverged by step {step}; "
+                                "the others train on.")
+                    if len(diverged_members) == len(alive):
+                        mean_loss = math.nan
                 if not math.isfinite(mean_loss):
                     yield finish("diverged", f"The loss became {mean_loss} at step {step}: training diverged. "
                                              f"Lower the learning rate (it is {config.lr:g}; try {config.lr / 10:g}).")
@@ -179,7 +199,7 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
                 history.append({"step": step, "epoch": epoch, "loss": mean_loss, "train_accuracy": train_acc,
                                 "seconds": now - start})
                 yield Event("step", epoch, step, total_steps, loss=mean_loss, train_accuracy=train_acc,
-                            test_accuracy=test_acc, images_per_s=rate, seconds=now - start)
+                            test_accuracy=test_acc, images_per_s=rate, seconds=now - start, message=note)
         if eval_each_epoch or epoch == config.epochs:
             logits = predict_logits(model, dataset.test_images, dataset.mean, dataset.std)
             test_acc = accuracy(logits, dataset.test_labels)

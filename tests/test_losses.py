@@ -185,9 +185,9 @@ def test_a_leading_member_dimension_gives_each_member_its_own_loss_and_gradient(
     temps, alphas = [1.0, 4.0, 8.0], [0.0, 0.5, 1.0]
     z = s.float().requires_grad_(True)
     objective = SoftTargets(temps, alphas, teacher_logits=t.float())
-    loss, logits = objective(lambda x: z, None, y, torch.arange(B))
-    assert logits.shape == (G, B, K) and loss.dim() == 0
-    loss.backward()  # the members' losses are summed: each gradient is the member's own
+    losses, logits = objective(lambda x: z, None, y, torch.arange(B))
+    assert logits.shape == (G, B, K) and losses.shape == (G,)
+    losses.sum().backward()  # the engine sums the members' losses: each gradient is the member's own
     per_member = []
     for g, (T, a) in enumerate(zip(temps, alphas)):
         rows = s[g].tolist()
@@ -198,7 +198,7 @@ def test_a_leading_member_dimension_gives_each_member_its_own_loss_and_gradient(
             kd, hard = kd_gradient_by_hand(rows[i], t[i].tolist(), T), ce_gradient_by_hand(rows[i], int(y[i]))
             assert (z.grad[g, i] * B).tolist() == pytest.approx([a * u + (1 - a) * v for u, v in zip(kd, hard)],
                                                                 abs=1e-6), (g, i)
-    assert loss.item() == pytest.approx(sum(per_member), rel=1e-5)
+    assert losses.tolist() == pytest.approx(per_member, rel=1e-5)
     members = distillation_loss(s.float(), t.float(), y, torch.tensor(temps), torch.tensor(alphas))
     assert members.tolist() == pytest.approx(per_member, rel=1e-5)
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from ..data import Dataset, augment
 from ..errors import ConfigError
-from ..losses import check_temperature_alpha
+from ..losses import check_temperature_alpha, distillation_loss
 from ..metrics import accuracy, predict_logits
 from ..models import DEFAULT_STUDENT, MODELS
 from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG
@@ -137,9 +137,10 @@ class MemberTargets:
 
         L = Σ_g [ α_g · T_g² · KL(softmax(l_g / T_g) ‖ softmax(z_g / T_g)) + (1 − α_g) · CE(z_g, y) ]
 
-    summed over members so each gets its own run's gradient (lab.stacking). With l = the teacher's
-    logits this is losses.distillation_loss; α_g = 0 is labels only; α_g = 1 never uses y (its
-    CE term is multiplied by 0). A single model (not stacked) is member 0 of a stack of one.
+    one loss per member, which the engine sums so each gets its own run's gradient (lab.stacking):
+    losses.distillation_loss with the member's targets in place of the teacher's logits. α_g = 0 is
+    labels only; α_g = 1 never uses y (its CE term is multiplied by 0). A single model (not
+    stacked) is member 0 of a stack of one.
     """
 
     name = "member-targets"
@@ -154,15 +155,12 @@ class MemberTargets:
 
     def __call__(self, model, images, labels, index):
         logits = model(images)
-        s = (logits if logits.dim() == 3 else logits.unsqueeze(0)).float()  # (G, B, K)
-        g, b, k = s.shape
-        T = self.temperatures.to(s.device).view(g, 1, 1)
-        alpha = self.alphas.to(s.device)
-        log_p_t = F.log_softmax(self.log_targets[:, index].float() / T, dim=-1)
-        log_p_s = F.log_softmax(s / T, dim=-1)
-        soft = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1).mean(-1) * T.view(g) ** 2  # batchmean KL, (G,)
-        hard = F.cross_entropy(s.reshape(g * b, k), labels.repeat(g), reduction="none").view(g, b).mean(-1)
-        return (alpha * soft + (1 - alpha) * hard).sum(), logits
+        device = logits.device
+        targets, T, alpha = self.log_targets[:, index], self.temperatures.to(device), self.alphas.to(device)
+        if logits.dim() == 2:  # one model: member 0
+            targets, T, alpha = targets[0], T[0], alpha[0]
+        # the one KD loss (lab.losses), one value per member: the engine sums the live ones
+        return distillation_loss(logits, targets, labels, T, alpha), logits
 
 
 def transfer_set(dataset: Dataset, budgets: list[int], seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
