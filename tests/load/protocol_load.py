@@ -125,7 +125,7 @@ async def student(index: int, url: str, start_at: float, deadline: float, args, 
         finished_at = await follow_job(tab, seen_from, out, deadline, room, index)
         if finished_at is not None:
             out["finished_s"] = round(finished_at - clicked, 2)
-            out["pairs_seen"] = await pairs_after(tab, finished_at, min(deadline, time.monotonic() + 30))
+            out["pairs_seen"] = await pairs_after(tab, finished_at, deadline)
     except Exception as e:  # reported per session; the class goes on
         out["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
     finally:
@@ -320,7 +320,12 @@ def report(args, results, history, monitor, cold, startup, idle, end, server_cpu
     slider_training = [ms for r in results for ms, n in zip(r["slider_ms"], r["slider_training"]) if n > 0]
     ends = [r["status_end"] for r in results]
     finished = [r for r in results if r["status_end"] == "finished"]
-    page_problems = [f"session {r['session']}: sees {r['pairs_seen']} pairs" for r in finished if r["pairs_seen"] != 1]
+    # Crosstalk on the page: a count other than 1, or another session's T. A page that had not
+    # redrawn its sidebar by the deadline (a saturated server) is reported, not failed: the run
+    # history still proves whose runs are whose for every session.
+    page_problems = [f"session {r['session']}: sees {r['pairs_seen']} pairs" for r in finished
+                     if r["pairs_seen"] not in (1, None)]
+    unconfirmed = [r["session"] for r in finished if r["pairs_seen"] is None]
     page_problems += [f"session {r['session']}: its result says T={r['result_T']}, it asked for T={r['own_T']}"
                       for r in finished if r["result_T"] != r["own_T"]]
     # Lost: clicked, and at the end neither finished nor shown waiting or training.
@@ -351,6 +356,7 @@ def report(args, results, history, monitor, cold, startup, idle, end, server_cpu
                  "queue_wait": summary_s(waits), "train": summary_s(list(history["train_s"].values()))},
         "isolation_ok": not page_problems and not history["problems"],
         "isolation": {"page_problems": page_problems[:10], "history_problems": history["problems"][:10],
+                      "page_count_not_redrawn_by_deadline": unconfirmed[:20],
                       "history_rows": history["rows"]},
         "health": monitor.report(),
         "peak_rss_mb": round(monitor.hwm, 1),
