@@ -28,7 +28,10 @@ def test_macs_counted_by_hooks_match_hand_count():
 
 def test_describe_reports_size_and_latency():
     info = models.describe(models.build("student-cnn-tiny"), (1, 28, 28))
-    assert info["params"] == sum(p.numel() for p in models.build("student-cnn-tiny").parameters())
+    # by hand: conv 1->8 3x3 (no bias) + BatchNorm(8) γ,β + conv 8->16 3x3 + BatchNorm(16) + linear 16->10
+    assert info["params"] == 1 * 8 * 9 + 2 * 8 + 8 * 16 * 9 + 2 * 16 + (16 * 10 + 10) == 1442
+    # and the MLP, 784 -> 48 -> 10 with biases
+    assert models.count_params(models.build("student-mlp")) == 784 * 48 + 48 + 48 * 10 + 10
     # float32 weights + BatchNorm buffers + a small safetensors header
     assert 4 * info["params"] < info["bytes"] < 4 * info["params"] + 4096
     assert info["latency_ms_b1"] > 0 and info["latency_ms_b256"] > 0
