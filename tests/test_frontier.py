@@ -110,3 +110,11 @@ def test_pareto_front_and_smallest_within_on_a_hand_made_result():
     # the rung nearest 10× fewer parameters is "ten": 95/98 = 96.9 % kept, above the claim's 80-95 %
     assert "10× smaller student (ten)" in sentence and "96.9%" in sentence and "above the 80-95 %" in sentence
     assert "closes 50% of the gap" in sentence and "2.5× the teacher's" in sentence  # errors 5 % vs 2 %
+
+
+def test_claim_sentence_when_distillation_closes_none_of_the_gap():
+    result = hand_made()
+    ten = result["rungs"][1]
+    ten.update(distilled_mean=0.915, recovered=0.915 / 0.98, gap_closed=(0.915 - 0.92) / (0.98 - 0.92))
+    sentence = frontier.claim_sentence(result)
+    assert "closes none of the gap" in sentence and "(−0.5 points)" in sentence
