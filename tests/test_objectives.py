@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from lab.errors import ConfigError
 from lab.losses import HardLabels, SoftTargets, distillation_loss
-from lab.objectives import (OBJECTIVES, AttentionTransfer, Hint, PseudoLabels, attention_map, explain,
+from lab.objectives import (OBJECTIVES, AttentionTransfer, PseudoLabels, attention_map, explain,
                             make_objective, soft_gradient_norms)
 from lab.recipes import init_model, teacher_train_logits
 from lab.train import TrainConfig, run_to_end, train
@@ -65,6 +65,36 @@ def test_attention_maps_are_unit_vectors_and_need_a_spatial_student(sample, trai
     mlp = init_model("student-mlp", sample, 0)
     with pytest.raises(ConfigError, match="no spatial feature map"):
         AttentionTransfer(mlp, trained_teacher[0], sample)
+
+
+def test_attention_transfer_loss_by_the_papers_formula(small, trained_teacher):
+    """Zagoruyko & Komodakis 2017, eq. 2 with their code's mean: L = CE + β/2 · mean_j (q_s − q_t)_j²,
+    q = Q / ‖Q‖₂, Q_j = Σ_c A_c,j² — computed here by hand (Python floats) for one image."""
+    objective = AttentionTransfer(init_model("student-cnn-tiny", small, 0), trained_teacher[0], small, weight=1000.0)
+    n = objective.size
+    g = torch.Generator().manual_seed(0)
+    fmap = torch.randn(1, 3, n, n, generator=g, dtype=torch.float64)
+    target = torch.rand(n * n, generator=g, dtype=torch.float64)
+    logits = torch.tensor([[0.5, -1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]])
+
+    class Stub(torch.nn.Module):  # a student whose feature map and logits are the example's
+        def body(self, x):
+            return fmap.float()
+
+        def head(self, features):
+            return logits
+    objective.teacher_attention = torch.zeros_like(objective.teacher_attention)
+    norm_t = math.sqrt(sum(v * v for v in target.tolist()))
+    objective.teacher_attention[0] = torch.tensor([v / norm_t for v in target.tolist()])
+    loss, _ = objective(Stub(), None, torch.tensor([2]), torch.tensor([0]))
+
+    a = fmap[0].tolist()  # [c][row][col]
+    q = [sum(a[c][j // n][j % n] ** 2 for c in range(3)) for j in range(n * n)]
+    norm_s = math.sqrt(sum(v * v for v in q))
+    at = sum((qs / norm_s - qt / norm_t) ** 2 for qs, qt in zip(q, target.tolist())) / (n * n)
+    z = logits[0].tolist()
+    ce = -(z[2] - math.log(sum(math.exp(v) for v in z)))
+    assert loss.item() == pytest.approx(ce + 1000.0 / 2 * at, rel=1e-5)
 
 
 def test_attention_loss_is_zero_when_the_student_looks_where_the_teacher_looks(small, trained_teacher):
