@@ -230,10 +230,13 @@ def test_closing_the_tab_ends_the_job(monkeypatch, sample):
     assert job.runs["teacher"].last is None or job.runs["teacher"].last.step == 0  # stopped before its first step
 
 
-@pytest.mark.parametrize("method", ["pseudo-labels", "hint"])
-def test_distill_page_trains_other_distillation_targets(method):
+# The hint (FitNets, beta = 100 as in RepDistiller) needs an intermediate layer: a CNN student. student-mlp's
+# only hidden layer is also its last, and there beta = 100 keeps it near chance for the first epochs
+# (EXPERIMENTS.md: 88.6 % vs 93.6 % on labels after 30 epochs).
+@pytest.mark.parametrize("method,student", [("pseudo-labels", "student-mlp"), ("hint", "student-cnn-small")])
+def test_distill_page_trains_other_distillation_targets(method, student):
     """The Distill page's distilled student can learn from another target, chosen by name (also from the URL)."""
-    at = _app({"epochs": "1", "student": "student-mlp", "method": method})
+    at = _app({"epochs": "1", "student": student, "method": method})
     _go(at, "Distill")
     _ok(at, "Distill")
     assert at.radio(key="w_method").value == method
