@@ -55,17 +55,18 @@ def _gain_claims(dataset: str, each_run_beyond_noise: bool) -> tuple[Claim, ...]
 DATASET_DEFAULTS: dict[str, DistillDefaults] = {d.dataset: d for d in [
     DistillDefaults(
         "mnist-sample", TEACHER_CONFIG, "student-mlp", DEFAULT_TEMPERATURE, DEFAULT_ALPHA, STUDENT_CONFIG.epochs,
-        "On 4,000 clean digits a strong teacher (98.8 %) is almost always right, so the student can lean on its "
-        "softened targets (α = 0.9) and a high T (4) lifts its small probabilities for look-alike digits into "
-        "view; 30 epochs let the student absorb them.",
+        "On 4,000 clean digits the teacher is right on 98.8 % of test images, so the student can lean on its "
+        "softened targets (α = 0.9), and T = 4 lifts the small probabilities of look-alike digits into view; it "
+        "needs 30 epochs (at 12 the gain vanished). One run's interval on 1,000 test images is about ±1.2 points, "
+        "as wide as the gain (+0.7 to +1.8 over 5 seeds): repeat over 5 seeds to see it beyond noise.",
         claims=_gain_claims("mnist-sample", each_run_beyond_noise=False)),
     DistillDefaults(
-        "fashion-mnist", TEACHER_CONFIG, "student-mlp", 2.0, 0.5, STUDENT_CONFIG.epochs,
-        "The Fashion-MNIST teacher is right on only ~92 % of test images and its mistakes cluster in shirts, "
-        "pullovers and coats, so the student keeps half its weight on the true labels (α = 0.5) and a mild T = 2 "
-        "passes on which classes look alike without flattening the targets; at the mnist-sample settings "
-        "(T = 4, α = 0.9) the distilled student loses about 0.5 point to the label-trained one.",
-        claims=_gain_claims("fashion-mnist", each_run_beyond_noise=True)),
+        "fashion-mnist", TEACHER_CONFIG, "student-mlp", 2.0, 0.25, STUDENT_CONFIG.epochs,
+        "The Fashion-MNIST teacher is right on only 92.6 % of test images and its mistakes cluster in shirts, "
+        "T-shirts, pullovers and coats, so the student keeps most of its weight on the true labels (α = 0.25) and "
+        "a mild T = 2 passes on which classes look alike without spreading the teacher's errors; at the "
+        "mnist-sample settings (T = 4, α = 0.9) the distilled student loses 0.4 point to the label-trained one.",
+        claims=_gain_claims("fashion-mnist", each_run_beyond_noise=False)),
 ]}
 
 
