@@ -107,6 +107,31 @@ def test_sweep_json_and_shared_initial_weights(trained_teacher, sample, tmp_path
     assert not same_weights(engine[0].initial[0], engine[1].initial[0])  # seeds differ
 
 
+def test_a_diverged_grid_member_is_marked_and_the_others_are_their_separate_runs(sample, monkeypatch):
+    small = sample.subset(torch.arange(0, len(sample.train_labels), 10))
+
+    class SecondBroken(StackedModels):  # member 1's logits are inf - inf = nan from the first step
+        def __init__(self, models):
+            with torch.no_grad():
+                models[1].head.weight.fill_(float("inf"))
+            super().__init__(models)
+    monkeypatch.setattr(common, "StackedModels", SecondBroken)
+    logits = 6 * torch.nn.functional.one_hot(small.train_labels, 10).float()
+    grid = common.train_grid(common.Runs("sweep", 1), "seed=0", "student-mlp", small, 0,
+                             [(1.0, 0.0), (4.0, 0.9), (2.0, 0.5)], logits, common.student_config(1, 0, "cpu"))
+    try:
+        while True:
+            next(grid)
+    except StopIteration as done:
+        students = done.value
+    assert [getattr(s, "diverged", False) for s in students] == [False, True, False]
+    alone = common.fresh_student("student-mlp", small, 0)
+    from lab.losses import HardLabels
+    from lab.train import run_to_end, train
+    run_to_end(train(alone, small, HardLabels(), common.student_config(1, 0, "cpu")))
+    assert all(torch.equal(a, b) for a, b in zip(alone.state_dict().values(), students[0].state_dict().values()))
+
+
 def test_a_cnn_sweep_trains_cell_by_cell_from_the_same_weights(trained_teacher, sample, engine):
     """BatchNorm students cannot be stacked: separate runs, the same initial weights all the same."""
     config = sweep.SweepConfig(student="student-cnn-tiny", temperatures=(4.0,), alphas=(0.0, 0.9), seeds=(0,),

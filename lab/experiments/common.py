@@ -166,9 +166,9 @@ def train_grid(runs: Runs, label: str, arch: str, dataset: Dataset, seed: int, c
     """Train one student per (T, α) cell, all from the seed's initial weights and on the same
     batches; returns the trained students in cell order. α = 0 is labels only.
 
-    A stackable student trains the whole grid as one `StackedModels` run: every member gets
-    exactly the gradient of its own run (tests/test_stacking.py), but the per-step overhead is
-    paid once — 26 MLP students take ~5× one student's time, not 26×.
+    A stackable student trains the whole grid as one `StackedModels` run: every member is, bit
+    for bit, its own separate run (tests/test_stacking.py), but the per-step overhead is paid
+    once. A member that diverged comes back with `diverged = True`; the others are unaffected.
     """
     initial = fresh_student(arch, dataset, seed)
     if stackable(arch, dataset):
@@ -176,7 +176,10 @@ def train_grid(runs: Runs, label: str, arch: str, dataset: Dataset, seed: int, c
         objective = SoftTargets([t for t, _ in cells], [a for _, a in cells], teacher_logits)
         result = yield from runs.train(f"{label} ({len(cells)} students at once)", stack, dataset, objective,
                                        config, stop)
-        return result.model.unstack()
+        students = result.model.unstack()
+        for g in result.metrics.get("diverged_members", []):  # dropped out alone: its weights are not usable
+            students[g].diverged = True
+        return students
     students = []
     for t, a in cells:
         objective = HardLabels() if a == 0 else SoftTargets(t, a, teacher_logits=teacher_logits)
