@@ -295,18 +295,3 @@ def check(subject_list: Iterable[Subject], seeds: Iterable[int] = range(5),
                                        seeds if not missing else (),
                                        tuple(round(m[per_seed], 3) for m in measured), details, missing, pooled))
     return results
-
-
-def table(results: list[ClaimResult]) -> str:
-    """The check as a Markdown table: claim, value per seed, mean ± spread, pass/fail."""
-    lines = ["| lesson | claim | per seed | mean ± spread | result |", "|---|---|---|---|---|"]
-    for r in results:
-        if r.skipped:
-            lines.append(f"| {r.lesson} | {r.claim} | — | — | skipped: {r.skipped} |")
-            continue
-        per_seed = " / ".join(f"{v:+.1f}" if r.unit == "points" else f"{v:.1f}" for v in r.values)
-        spread = f" ± {r.spread:.1f}" if r.spread is not None else ""
-        pooled = f"; pooled {r.measure} {r.pooled:+.1f}" if r.pooled is not None else ""
-        lines.append(f"| {r.lesson} | {r.claim} | {per_seed} | {r.mean:.1f}{spread} {r.unit}{pooled} | "
-                     f"{'pass' if r.passed else 'FAIL'} |")
-    return "\n".join(lines)

@@ -69,12 +69,36 @@ def test_lesson_1_holds_on_two_seeds_a_false_claim_fails_and_the_stacked_pair_is
     assert 100 * final["distilled"] == pytest.approx(stacked["distilled_accuracy"], abs=0.25)
 
 
+def test_lessons_2_and_4_hold_on_seed_0():
+    """Lesson 2 (student-mlp at T = 8, alpha = 0.5) gains; Lesson 4 (a 1-epoch teacher, trained here) loses."""
+    results = check([lesson_check.lesson_subject(LESSONS[k]) for k in ("small-student", "no-help")], seeds=(0,))
+    assert [(r.lesson, r.measure) for r in results] == [("small-student", "gain"), ("no-help", "teacher_accuracy"),
+                                                         ("no-help", "gain")]
+    assert all(r.passed for r in results), [(r.lesson, r.measure, r.values) for r in results]
+    assert results[1].details[0]["teacher_accuracy"] < results[0].details[0]["teacher_accuracy"]  # 1 vs 10 epochs
+
+
 def test_a_dataset_whose_files_are_absent_is_skipped_with_a_message(monkeypatch, capsys):
     monkeypatch.setattr(lesson_check, "locate", lambda name: None)
     code = main(["lessons", "--check", "--seeds", "1", "--dataset", "fashion-mnist", "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert code == 0 and rows and all(r["passed"] is None and "not on this machine" in r["skipped"] for r in rows)
     assert {"lesson", "claim", "values", "mean", "passed"} <= set(rows[0])
+
+
+def test_distill_without_options_takes_the_datasets_defaults(tmp_path, monkeypatch, capsys):
+    """`teacher` then `distill` with no T/alpha on a (tiny, fake) Fashion-MNIST: the summary names
+    Fashion-MNIST's measured defaults, not mnist-sample's."""
+    from conftest import write_mnist_folder
+    monkeypatch.setenv("LAB_DATA_DIR", str(tmp_path / "data"))
+    write_mnist_folder(tmp_path / "data" / "fashion-mnist", n_train=256, n_test=50)
+    assert main(["teacher", "--dataset", "fashion-mnist", "--epochs", "1", "--out", str(tmp_path / "t")]) == 0
+    assert main(["distill", "--teacher", str(tmp_path / "t"), "--epochs", "1", "--out", str(tmp_path / "s")]) == 0
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    d = defaults_for("fashion-mnist")
+    assert (summary["temperature"], summary["alpha"], summary["student"]) == (d.temperature, d.alpha, d.student)
+    assert (d.temperature, d.alpha) != (defaults_for("mnist-sample").temperature, defaults_for("mnist-sample").alpha)
+    capsys.readouterr()
 
 
 def test_bad_options_get_one_sentence(capsys):

@@ -8,7 +8,7 @@ import sys
 
 from ..errors import ConfigError
 from ..experiments.common import jsonable
-from ..lesson_check import check, subjects, table
+from ..lesson_check import ClaimResult, check, subjects
 
 
 def cmd_lessons(args) -> int:
@@ -28,6 +28,21 @@ def cmd_lessons(args) -> int:
     else:
         print(table(results))
     return 0 if all(r.passed is not False for r in results) else 1
+
+
+def table(results: list[ClaimResult]) -> str:
+    """The check as a Markdown table: claim, value per seed, mean ± spread, pass/fail."""
+    lines = ["| lesson | claim | per seed | mean ± spread | result |", "|---|---|---|---|---|"]
+    for r in results:
+        if r.skipped:
+            lines.append(f"| {r.lesson} | {r.claim} | — | — | skipped: {r.skipped} |")
+            continue
+        per_seed = " / ".join(f"{v:+.1f}" if r.unit == "points" else f"{v:.1f}" for v in r.values)
+        spread = f" ± {r.spread:.1f}" if r.spread is not None else ""
+        pooled = f"; pooled {r.measure} {r.pooled:+.1f}" if r.pooled is not None else ""
+        lines.append(f"| {r.lesson} | {r.claim} | {per_seed} | {r.mean:.1f}{spread} {r.unit}{pooled} | "
+                     f"{'pass' if r.passed else 'FAIL'} |")
+    return "\n".join(lines)
 
 
 def register(sub) -> None:

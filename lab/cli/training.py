@@ -3,18 +3,19 @@ init) and `evaluate` (a saved model's accuracy on a test set)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import sys
 from pathlib import Path
 
 from .. import checkpoints
 from ..compare import pair_evidence
 from ..data import DATASETS, load, load_idx_test_set
+from ..dataset_defaults import defaults_for
 from ..device import DEVICES
 from ..errors import LabError
-from ..models import DEFAULT_STUDENT, DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
+from ..models import DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
 from ..objectives import OBJECTIVES
-from ..recipes import (DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG, distill_pair,
-                       save_result, train_teacher)
+from ..recipes import STUDENT_CONFIG, TEACHER_CONFIG, distill_pair, save_result, train_teacher
 from ..runs import new_session_id
 from .common import history, last_event, progress, with_options
 
@@ -31,7 +32,7 @@ def training_options(p, default_epochs):
 
 def cmd_teacher(args) -> int:
     dataset = load(args.dataset)
-    config = with_options(TEACHER_CONFIG, args)
+    config = with_options(defaults_for(dataset.name).teacher, args)  # the dataset's teacher recipe
     store, who = history()
     with store.recording("teacher", config.as_dict(), dataset=dataset.name, arch=args.model, **who) as rec:
         event = last_event(progress(rec.watch(train_teacher(dataset, args.model, config)), f"teacher {args.model}"))
@@ -55,7 +56,12 @@ def _take_while_run(pairs, name):
 def cmd_distill(args) -> int:
     teacher, teacher_card = checkpoints.load(args.teacher)
     dataset = load(teacher_card["dataset"])
-    config = with_options(STUDENT_CONFIG, args)
+    # Options left out take the dataset's measured defaults (lab/dataset_defaults.py: T, α, epochs differ).
+    defaults = defaults_for(dataset.name)
+    args.student = args.student or defaults.student
+    args.temperature = defaults.temperature if args.temperature is None else args.temperature
+    args.alpha = defaults.alpha if args.alpha is None else args.alpha
+    config = with_options(replace(STUDENT_CONFIG, epochs=defaults.epochs), args)
     pairs = distill_pair(dataset, teacher, args.student, args.temperature, args.alpha, config,
                          method=args.method)
     out = Path(args.out)
@@ -125,12 +131,13 @@ def register(sub) -> None:
 
     p = sub.add_parser("distill", help="train a hard-label and a distilled student from one init")
     p.add_argument("--teacher", type=Path, required=True, help="a folder written by `teacher`")
-    p.add_argument("--student", choices=list(MODELS), default=DEFAULT_STUDENT)
-    p.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
-    p.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="weight of the soft targets (0..1)")
+    p.add_argument("--student", choices=list(MODELS), help="default: the dataset's (lab/dataset_defaults.py)")
+    p.add_argument("--temperature", type=float, help="default: the dataset's (mnist-sample 4, fashion-mnist 2)")
+    p.add_argument("--alpha", type=float, help="weight of the soft targets, 0..1 (default: the dataset's; "
+                                               "mnist-sample 0.9, fashion-mnist 0.25)")
     p.add_argument("--method", choices=[m for m in OBJECTIVES if m != "labels"], default="kd",
                    help="what the distilled student learns from (default kd: logit distillation; see EXPERIMENTS.md)")
-    training_options(p, STUDENT_CONFIG.epochs)
+    training_options(p, f"the dataset's; mnist-sample {STUDENT_CONFIG.epochs}")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_distill)
 
