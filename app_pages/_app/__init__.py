@@ -23,12 +23,15 @@ and call the names below; the modules themselves are importable too (`app.jobs`,
     records     a job's rows in the run history and its files in app-runs/
     classroom   the instructor key (configured_key, unlock), a student's optional name (name_field),
                 today's pairs and the queue for the instructor page (lab.classroom does the maths)
+    caps        bounded memory: a browser's old jobs give back their models and results (Job.release),
+                and all of them once every tab has been gone for the grace period
+    memory_probe  LAB_MEMORY_PROBE=<prefix>: live objects and tracemalloc on request (debugging)
     fmt         fmt_seconds(), fmt_bytes()
 
 A job: `job = app.start_distill_job(key)` → `app.progress(job, show_result)` draws it; `job.status`,
 `job.position`, `job.progress()`, `job.cancel()`. Which backend runs it is not the page's business.
 """
-from . import classroom, fmt, history, job, jobs, lessons, panels, records, session, startup, work  # noqa: F401
+from . import caps, classroom, fmt, history, job, jobs, lessons, panels, records, session, startup, work  # noqa: F401
 # `teachers` below is the function app.teachers(); its module is importlib.import_module("app_pages._app.teachers")
 # (inside the package: `from .teachers import x`, never `from . import teachers`).
 from .fmt import fmt_bytes, fmt_seconds  # noqa: F401

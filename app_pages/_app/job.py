@@ -2,6 +2,7 @@
 who is watching it, and how an event changes it. Running it is jobs.py's business."""
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -81,10 +82,13 @@ class Run:
         self.weights = value
 
     def unload(self) -> None:
-        """Free what can be reloaded: the model (from its checkpoint) and the step-by-step curve."""
+        """Free what can be reloaded: the model (from its checkpoint), its test logits (recomputed
+        from it), the step-by-step curve. The last event keeps its numbers but not the trained
+        model it carried (that reference alone kept every "unloaded" model in memory)."""
         if self.checkpoint:
-            self.weights = None
+            self.weights = self.test_logits = None
             self.history = self.history[-1:]
+            self.last = without_model(self.last)
 
 
 @dataclass
@@ -141,6 +145,20 @@ class Job:
     def thread(self):
         """Join / is_alive, whether the job still waits or already runs (what tests wait on)."""
         return _Waitable(self)
+
+    def release(self) -> None:
+        """A closed job gives back what can be rebuilt: its runs' models and logits (see
+        Run.unload), an experiment's result, what its last event carried, its drawn curves
+        (panels rebuild them)."""
+        for run in self.runs.values():
+            run.unload()
+        if self.kind == "experiment":  # its result reloads from app-runs/run-<id>/result.json
+            self.result = None
+            for run in self.runs.values():
+                run.last = without_model(run.last)
+        if all(run.weights is None for run in self.runs.values()):
+            self.latest = without_model(self.latest)
+        self.__dict__.pop("_curves", None)
 
     def cancel(self) -> None:
         """Waiting or queued: leave (it never runs). Running: stop within one step."""
@@ -244,6 +262,20 @@ class Job:
             if self.status == "running" and all(r.last is not None and getattr(r.last, "done", False)
                                                 for r in self.runs.values()):
                 self.status = "measuring"
+
+
+def without_model(event):
+    """An event without the heavy things it carries: a training event's trained model (and curve)
+    in its result, an experiment's whole result (kept on disk and in the session's results).
+    What a finished job's panel still reads (steps, seconds, metrics, fraction) stays."""
+    if hasattr(event, "total_runs"):  # an experiment's Progress
+        if event.result is None and getattr(event.event, "result", None) is None:
+            return event
+        return dataclasses.replace(event, result=None, event=without_model(event.event))
+    result = getattr(event, "result", None)
+    if result is None or getattr(result, "model", None) is None:
+        return event
+    return dataclasses.replace(event, result=dataclasses.replace(result, model=None, history=[]))
 
 
 class _Waitable:

@@ -96,7 +96,33 @@ def close(job: Job) -> None:
             release()
         except Exception:  # a lock that cannot be released must not hide the job's outcome
             log.exception("%s: releasing %r failed", job.key, release)
+    job.cleanup.clear()  # a teacher claim holds its dataset
     job.closed = True
+
+
+class Once:
+    """What a backend gives the queue: called once, then forgotten. The queue's record of a job
+    (the Job's handle, kept as long as the Job) holds the function it was given; without this,
+    every finished job kept alive all its work closed over: a pair's copy of the teacher (1.6 MB
+    for teacher-cnn), a repeat's teacher, an experiment page's globals."""
+
+    def __init__(self, work):
+        self.work = work
+
+    def __call__(self, stop):
+        work, self.work = self.work, None
+        if work is None:
+            raise RuntimeError("a job's work was asked for twice")
+        return work(stop)
+
+    def forget(self) -> None:  # a job cancelled in the queue never calls it
+        self.work = None
+
+    @classmethod
+    def for_job(cls, job: Job, work) -> "Once":
+        once = cls(work)
+        job.cleanup.append(once.forget)
+        return once
 
 
 class ThreadBackend:
@@ -106,8 +132,8 @@ class ThreadBackend:
     def submit(self, job: Job, work) -> job_queue.Job:
         # The job's own Stop event is the queue's stop flag from the start: a Stop pressed while
         # the job waits reaches the worker however early it starts.
-        return job_queue.shared_queue().submit(lambda _stop: drive(job, work), label=job.label, owner=job.owner,
-                                               stop=job.stop)
+        once = Once.for_job(job, lambda _stop: drive(job, work))  # forgotten once run or cancelled
+        return job_queue.shared_queue().submit(once, label=job.label, owner=job.owner, stop=job.stop)
 
 
 _backend = None

@@ -34,10 +34,10 @@ class RayBackend:
                  address, resources, queue.limit, self.job_cpus, self.job_gpus)
 
     def submit(self, job, work):
-        from .jobs import drive  # jobs imports this module lazily: no cycle at import time
+        from .jobs import Once, drive  # jobs imports this module lazily: no cycle at import time
 
         def remote(stop):
             return ray_runner.remote_events(work, stop, job_cpus=self.job_cpus, job_gpus=self.job_gpus)
 
-        return job_queue.shared_queue().submit(lambda _stop: drive(job, remote), label=job.label, owner=job.owner,
-                                               stop=job.stop)
+        once = Once.for_job(job, lambda _stop: drive(job, remote))  # forgotten once run or cancelled
+        return job_queue.shared_queue().submit(once, label=job.label, owner=job.owner, stop=job.stop)

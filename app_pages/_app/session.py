@@ -10,7 +10,8 @@ run history, their models reloaded from app-runs/ on demand.
 
 Memory stays bounded: the models of all but the last KEEP_MODELS pairs are dropped (reloaded from
 their checkpoints when a page needs them), only KEEP_RESULTS experiment results stay in memory
-(older ones reload from app-runs/run-<id>/result.json), and idle records are forgotten.
+(older ones reload from app-runs/run-<id>/result.json); a browser whose tabs are all gone keeps
+no model, logits or result in memory (caps.py), and idle records are forgotten.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from . import caps, records
 from . import jobs as job_runner
-from . import records
 
 log = logging.getLogger(__name__)
 COOKIE = "lab_id"
@@ -50,6 +51,8 @@ class SessionRecord:
     uploaded_teachers: dict = field(default_factory=dict)
     prefs: dict = field(default_factory=dict)   # teacher_choice, instructor
     seen: float = field(default_factory=time.monotonic)
+    tabs: set = field(default_factory=set)      # Streamlit session ids of its tabs (to tell when all are gone)
+    released: bool = False                      # its tabs are gone and its big objects left memory
 
 
 _records: dict[str, SessionRecord] = {}
@@ -88,6 +91,10 @@ def init_session() -> None:
     token = token or secrets.token_hex(16)
     ss.identity_token = token
     rec = _record_for(session_key(token))
+    sid = streamlit_session_id()
+    if sid is not None:
+        with _records_lock:
+            rec.tabs = {t for t in rec.tabs if job_runner.session_active(t)} | {sid}
     ss.session_key, ss.jobs, ss.uploaded_teachers, ss._record = rec.key, rec.jobs, rec.uploaded_teachers, rec
     init_settings(restored=rec.prefs)
     ss.announced = {j.key for j in rec.jobs if j.done}  # outcomes seen before the reload: no extra rerun
@@ -110,6 +117,7 @@ def record() -> SessionRecord:
         init_session()
         rec = ss._record
     rec.seen = time.monotonic()
+    rec.released = False
     return rec
 
 
@@ -264,20 +272,6 @@ def harvest() -> None:
             if job.kind == "experiment" and job.status == "finished" and job.result is not None:
                 rec.missing.discard(job.result_key)
                 _keep_result(rec, job.result_key, job.result)
-    enforce_caps(rec, keep_teacher=ss.get("teacher_choice"))
+    caps.enforce(rec, KEEP_MODELS, KEEP_JOBS, keep_teacher=ss.get("teacher_choice"))
+    caps.start_sweeper(_records, _records_lock)  # browsers whose tabs are all gone: released
     rec.prefs.update(teacher_choice=ss.get("teacher_choice"), instructor=bool(ss.get("instructor")))
-
-
-def enforce_caps(rec: SessionRecord, keep_teacher: str | None = None) -> None:
-    """Models of all but the newest KEEP_MODELS finished jobs, and results of all but the newest
-    experiment job, leave memory (they reload from disk); the job list keeps KEEP_JOBS."""
-    done = [j for j in rec.jobs if j.done]
-    with_models = [j for j in done if j.kind in ("teacher", "distill") and j.key != keep_teacher]
-    for job in with_models[:-KEEP_MODELS] if KEEP_MODELS else with_models:
-        for run in job.runs.values():
-            run.unload()
-            run.test_logits = None
-    for job in [j for j in done if j.kind == "experiment"][:-1]:
-        job.result = None
-    while len(rec.jobs) > KEEP_JOBS and rec.jobs[0].done:
-        rec.jobs.pop(0)

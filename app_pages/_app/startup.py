@@ -34,6 +34,8 @@ def start() -> None:
         # cold first paint), and a job that starts before it is done just waits for the import.
         threading.Thread(target=lambda: torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))]),
                          name="lab-warm-optimizer", daemon=True).start()
+        from .memory_probe import start_if_requested
+        start_if_requested()  # LAB_MEMORY_PROBE: a debugging aid, off by default
         logging.getLogger(__name__).info("app started: %d training thread(s)", THREADS)
         _done.set()
 
