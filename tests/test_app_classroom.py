@@ -140,20 +140,24 @@ def test_compare_picks_recorded_runs_this_sessions_by_default(_history):
 def test_a_lesson_click_loads_its_setup_and_the_url():
     at = _go(_app(), "lessons")
     _ok(at, "Lessons")
-    assert at.session_state["student"] != "student-cnn-small"
+    from lab.presets import LESSONS
+    lesson = LESSONS["small-student"].settings  # T, alpha and epochs differ from the defaults
+    assert (at.session_state["T"], at.session_state["alpha"]) != (lesson["temperature"], lesson["alpha"])
     at.button(key="load_small-student").click().run()
     _ok(at, "Lesson loaded")
-    assert at.session_state["lesson"] == "small-student" and at.session_state["student"] == "student-cnn-small"
-    assert at.session_state["T"] == 4.0 and at.session_state["epochs"] == 12
+    assert at.session_state["lesson"] == "small-student" and at.session_state["student"] == lesson["student"]
+    assert at.session_state["T"] == lesson["temperature"] and at.session_state["alpha"] == lesson["alpha"]
+    assert at.session_state["epochs"] == lesson["epochs"]
     assert at.query_params["lesson"] in ("small-student", ["small-student"])
-    assert at.query_params["student"] in ("student-cnn-small", ["student-cnn-small"])
+    assert at.query_params["T"] in (f"{lesson['temperature']:g}", [f"{lesson['temperature']:g}"])
     assert any("Predict before you run" in m.value for m in at.markdown)
     assert any("?lesson=small-student" in c.value or "lesson=small-student" in c.value for c in at.code)
     at.radio[0].set_value("1 to 3 points").run()
     assert any("Your prediction: **1 to 3 points**" in s.value for s in at.success)
     _go(at, "distill")  # the Distill page shows the lesson's setup and the prediction
     _ok(at, "Distill in a lesson")
-    assert at.selectbox(key="w_student").value == "student-cnn-small"
+    assert at.selectbox(key="w_student").value == lesson["student"]
+    assert at.slider(key="w_T").value == lesson["temperature"]
     assert any("1 to 3 points" in i.value for i in at.info)
 
 
