@@ -30,7 +30,9 @@ from conftest import write_mnist_folder
 from load.run_load import ARGS, CHROMIUM, ROOT, Server, cpu_seconds, proc_status
 from lab.runs import RunStore
 
-LONG = "?dataset=mnist-sample&student=student-mlp&T=4&alpha=0.9&epochs=40&seed={seed}"
+# Long enough to still be training when a test closes the tab or kills the server: with the teacher's
+# logits computed once, a 40-epoch MLP pair ends in seconds; 50 epochs of the small CNN take minutes.
+LONG = "?dataset=mnist-sample&student=student-cnn-small&T=4&alpha=0.9&epochs=50&seed={seed}"
 
 
 def _require_browser():
@@ -88,7 +90,9 @@ def lab_server(tmp_path_factory):
     _require_browser()
     tmp = tmp_path_factory.mktemp("faults")
     log = ROOT / "artifacts" / "streamlit-faults.log" if (ROOT / "artifacts").is_dir() else None
-    server = Server({"LAB_DATA_DIR": str(tmp / "data"), "LAB_RUNS_DB": str(tmp / "runs.sqlite3")}, log)
+    # A short grace period: a closed tab's job stops 3 s after its last tab is gone (15 s by default).
+    server = Server({"LAB_DATA_DIR": str(tmp / "data"), "LAB_RUNS_DB": str(tmp / "runs.sqlite3"),
+                     "LAB_JOB_GRACE_S": "3"}, log)
     try:
         server.wait_healthy()
         server.db = tmp / "runs.sqlite3"
