@@ -58,10 +58,37 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict:
             options = dict(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
                            runtime_env=runtime_env, configure_logging=False)
             if address == "local":
-                ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **options)
+                options["num_cpus"] = num_cpus or os.cpu_count() or 1
             else:
-                ray.init(address=address, **options)
+                options["address"] = address
+            _in_lasting_thread(lambda: ray.init(**options))
     return dict(ray.cluster_resources())
+
+
+def _in_lasting_thread(start) -> None:
+    """Run `start` in a thread that lives as long as this process.
+
+    A local Ray's processes (GCS, raylet) are tied to the *thread* that started them (Linux's
+    PR_SET_PDEATHSIG fires when that thread ends). A Streamlit script thread ends after every page
+    run, which killed the cluster a moment after the first job was submitted."""
+    if threading.current_thread() is threading.main_thread():
+        start()
+        return
+    started, failure = threading.Event(), []
+
+    def owner():
+        try:
+            start()
+        except BaseException as e:  # handed to the caller below
+            failure.append(e)
+        finally:
+            started.set()
+        threading.Event().wait()  # never returns: the cluster's processes stay tied to a live thread
+
+    threading.Thread(target=owner, name="lab-ray-owner", daemon=True).start()
+    started.wait()
+    if failure:
+        raise failure[0]
 
 
 def slots(job_cpus: float = 1.0) -> int:
