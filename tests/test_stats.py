@@ -1,12 +1,14 @@
-"""lab.stats against hand-computed references: exact binomial sums for McNemar, the normal
-approximation of a paired difference for the bootstrap, a t-table value for the seed interval."""
+"""lab.stats against hand-computed references: exact binomial sums for McNemar, closed forms and
+R's binom.test example for Clopper–Pearson, McNemar's verdict on every table with b + c ≤ 60 for
+the "beyond noise" rule, the normal approximation on a large table, a t-table value for seeds."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from lab.stats import correct, mcnemar_exact, over_seeds, paired_difference, paired_from_counts, paired_from_logits
+from lab.stats import (clopper_pearson, correct, mcnemar_exact, over_seeds, paired_difference, paired_from_counts,
+                       paired_from_logits)
 
 
 def table(only_a: int, only_b: int, both: int, neither: int):
@@ -40,21 +42,100 @@ def test_mcnemar_exact_against_binomial_sums(only_a, only_b, expected):
 def test_identical_predictions_are_within_noise():
     a, b = table(0, 0, 90, 10)
     d = paired_difference(a, b)
-    assert (d.low, d.high, d.difference) == (0.0, 0.0, 0.0)
+    assert (d.low, d.high, d.difference, d.p_value) == (0.0, 0.0, 0.0, 1.0)
     assert d.within_noise and d.words() == "0.0 points (95 % CI 0.0 to 0.0), within noise"
 
 
-def test_bootstrap_matches_the_normal_approximation_on_a_large_case():
-    # 10,000 images, 300 only A right, 400 only B right: d = +1 point and
-    # se = √((b + c)/n² − (b − c)²/n³) ≈ √(b + c)/n = 0.26 point.
+def hand_p(only_a: int, only_b: int) -> float:
+    """2 · the smaller binomial tail at 1/2, summed in exact integers (capped at 1)."""
+    m, k = only_a + only_b, min(only_a, only_b)
+    return min(1.0, 2 * sum(math.comb(m, i) for i in range(k + 1)) / 2 ** m)
+
+
+@pytest.mark.parametrize("only_a, only_b, p", [
+    (0, 4, 0.125),        # issue 15: 0 vs 4 discordant images, p = 2 / 16
+    (5, 14, 0.0636),      # issue 15: 5 vs 14
+    (30, 48, 0.0535),     # issue 15: 30 vs 48, p ≈ 0.054
+])
+def test_the_issues_examples_are_within_noise_as_mcnemar_says(only_a, only_b, p):
+    """On 1,000 images the old percentile bootstrap called these "beyond noise" (lower end +0.1)."""
+    d = paired_from_counts(1000, 900, only_a, only_b)
+    assert d.p_value == pytest.approx(p, abs=5e-4) and d.p_value == pytest.approx(hand_p(only_a, only_b))
+    assert d.within_noise and d.low < 0 < d.high and d.words().endswith("within noise")
+
+
+def test_clopper_pearson_against_published_and_closed_form_values():
+    # R's binom.test(682, 925, p = 0.75) example (Mendel's peas): 95 % CI 0.7076683 to 0.7654066.
+    assert clopper_pearson(682, 925) == pytest.approx((0.7076683, 0.7654066), abs=1e-7)
+    # No success in m trials: P(X = 0) = (1 − p)^m = 0.025 at the upper end; all successes: p^m = 0.025.
+    assert clopper_pearson(0, 10) == pytest.approx((0.0, 1 - 0.025 ** (1 / 10)))   # (0, 0.3085)
+    assert clopper_pearson(10, 10) == pytest.approx((0.025 ** (1 / 10), 1.0))
+    # One success in m: the upper end solves P(X ≤ 1) = (1 − p)^m + m p (1 − p)^(m−1) = 0.025.
+    low, high = clopper_pearson(1, 8)
+    assert (1 - high) ** 8 + 8 * high * (1 - high) ** 7 == pytest.approx(0.025)
+    assert 1 - (1 - low) ** 8 == pytest.approx(0.025)          # P(X ≥ 1) = 0.025 at the lower end
+    assert clopper_pearson(0, 0) == (0.0, 1.0)
+
+
+def test_interval_is_clopper_pearson_on_the_discordant_split_by_hand():
+    # 0 vs 4 on 1,000 images: p = b/(b+c) = 0, Clopper–Pearson (0, 1 − 0.025^(1/4)) = (0, 0.6024);
+    # the difference is (b + c)/n · (2p − 1): from −0.4 to 0.004 · (2 · 0.6024 − 1) = +0.082 points.
+    d = paired_from_counts(1000, 900, 4, 0)  # A alone right on 4 images: B − A = −0.4 points
+    assert d.difference == pytest.approx(-0.004) and d.p_value == 0.125
+    assert d.low == pytest.approx(-0.004)
+    assert d.high == pytest.approx(0.004 * (2 * (1 - 0.025 ** 0.25) - 1))
+    assert d.words() == "-0.4 points (95 % CI -0.4 to +0.1), within noise"
+    # A balanced table: symmetric about 0.
+    even = paired_from_counts(1000, 900, 25, 25)
+    assert even.low == pytest.approx(-even.high) and even.p_value == 1.0
+
+
+def test_the_interval_excludes_0_exactly_when_mcnemar_rejects_on_every_table_up_to_60():
+    """The one rule: for every (b, c) with b + c ≤ 60, at 95 % and at 99 %, "beyond noise" ⇔ p < 1 − c,
+    with p the exact two-sided test (hand-summed, and scipy's binomtest: the same at 1/2)."""
+    from scipy.stats import binomtest
+    rejected = 0
+    for m in range(61):
+        for only_b in range(m + 1):
+            only_a = m - only_b
+            p = hand_p(only_a, only_b)
+            assert mcnemar_exact(only_a, only_b) == pytest.approx(p, rel=1e-9)
+            if m:
+                assert binomtest(only_b, m, 0.5).pvalue == pytest.approx(p, rel=1e-9)
+            for confidence in (0.95, 0.99):
+                d = paired_from_counts(1000, 0, only_a, only_b, confidence)
+                assert d.low <= d.difference <= d.high
+                assert d.within_noise == (p >= 1 - confidence), (only_a, only_b, confidence, p, d.low, d.high)
+                rejected += not d.within_noise
+    assert rejected > 500  # the grid does hold tables on both sides of the line
+
+
+@pytest.mark.parametrize("m", [500, 2_000, 9_999])
+def test_the_one_rule_holds_on_large_tables_near_the_line(m):
+    """60,000 test images, m discordant: every split within 3 of where McNemar's verdict turns."""
+    from scipy.stats import binom
+    edge = int(binom.ppf(0.025, m, 0.5))  # about where P(X ≤ b) crosses 0.025
+    for only_b in range(edge - 3, edge + 4):
+        d = paired_from_counts(60_000, 50_000, m - only_b, only_b)
+        assert d.within_noise == (d.p_value >= 0.05), (m, only_b, d.p_value)
+        mirror = paired_from_counts(60_000, 50_000, only_b, m - only_b)
+        assert (mirror.low, mirror.high) == pytest.approx((-d.high, -d.low)) and mirror.p_value == pytest.approx(d.p_value)
+    assert not paired_from_counts(60_000, 50_000, m - (edge - 3), edge - 3).within_noise
+    assert paired_from_counts(60_000, 50_000, m - (edge + 3), edge + 3).within_noise
+
+
+def test_the_interval_matches_the_normal_approximation_on_a_large_case():
+    # 10,000 images, 300 only A right, 400 only B right: d = +1 point; given the 700 discordant
+    # images, se = (2/n) · √(b c / m) = 0.26 point, close to √(b + c)/n.
     n, only_a, only_b = 10_000, 300, 400
     a, b = table(only_a, only_b, 8_500, n - 9_200)
-    d = paired_difference(a, b, resamples=20_000)
-    se = math.sqrt((only_a + only_b) / n ** 2 - (only_b - only_a) ** 2 / n ** 3)
-    assert se == pytest.approx(math.sqrt(only_a + only_b) / n, rel=0.01)
+    d = paired_difference(a, b)
+    se = 2 / n * math.sqrt(only_a * only_b / (only_a + only_b))
+    assert se == pytest.approx(math.sqrt(only_a + only_b) / n, rel=0.02)
     assert d.difference == pytest.approx(0.01)
-    assert d.low == pytest.approx(0.01 - 1.959964 * se, abs=0.1 * se)
-    assert d.high == pytest.approx(0.01 + 1.959964 * se, abs=0.1 * se)
+    # Exact intervals are a little conservative: a shade wider than the normal one, on both sides.
+    assert 0.01 - 1.959964 * se - 0.1 * se < d.low < 0.01 - 1.959964 * se
+    assert 0.01 + 1.959964 * se < d.high < 0.01 + 1.959964 * se + 0.1 * se
     assert not d.within_noise and d.words().endswith("beyond noise")
     assert d.words().startswith("+1.0 points (95 % CI +0.5 to +1.5)")
 
@@ -66,13 +147,6 @@ def test_a_small_gain_on_1000_images_is_within_noise():
     assert d.within_noise and d.low < 0 < d.high
     assert d.words().startswith("+0.5 points (95 % CI -1.") and d.words().endswith("within noise")
     assert d.p_value > 0.5
-
-
-def test_seeded_and_reproducible():
-    a, b = table(30, 50, 900, 20)
-    assert paired_difference(a, b, seed=3) == paired_difference(a, b, seed=3)
-    other = paired_difference(a, b, seed=4)
-    assert other.low == pytest.approx(paired_difference(a, b, seed=3).low, abs=0.003)
 
 
 def test_from_logits():

@@ -64,8 +64,7 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: SeedsConfig = SeedsC
             hard, distilled = yield from train_grid(runs, f"seed={seed}", config.student, dataset, seed, pair,
                                                     train_logits, student_config(config.epochs, seed, config.device),
                                                     stop)
-            paired = paired_from_logits(test_logits(hard, dataset), test_logits(distilled, dataset), labels,
-                                        seed=seed)
+            paired = paired_from_logits(test_logits(hard, dataset), test_logits(distilled, dataset), labels)
             per_seed.append({"seed": seed, "hard": paired.accuracy_a, "distilled": paired.accuracy_b,
                              "gain": paired.difference, "paired": paired.as_dict()})
         spread = over_seeds([r["gain"] for r in per_seed])
