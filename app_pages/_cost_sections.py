@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lab import frontier_figures as ff
+from lab import figures
 from lab.experiments import blackbox, frontier
 from lab.experiments.blackbox import BlackBoxConfig
 from lab.experiments.frontier import FrontierConfig
@@ -43,7 +43,7 @@ teacher's; **gap closed** = how much of the labels-only student's distance to th
         axis = page.setting(st.segmented_control, "x_front_axis", "params", "Cost on the x axis",
                             ["params", "latency_ms_b1"], format_func={"params": "size (parameters)",
                                                                       "latency_ms_b1": "latency (batch 1)"}.get)
-        st.plotly_chart(ff.frontier_chart(result, axis or "params"), width="stretch", key="x-front-chart")
+        st.plotly_chart(figures.frontier_chart(result, axis or "params"), width="stretch", key="x-front-chart")
         points = page.setting(st.slider, "x_front_points", 2.0, "Smallest student within N points of the teacher",
                               0.5, 20.0, step=0.5)
         for which, name in (("distilled", "distilled"), ("hard", "on labels alone")):
@@ -97,7 +97,7 @@ student on as many *labeled* images.""")
     budgets = blackbox.budgets_for(BlackBoxConfig(), len(page.data.train_labels))
 
     def show(result):
-        st.plotly_chart(ff.blackbox_curves(result), width="stretch", key="x-bb-curves")
+        st.plotly_chart(figures.blackbox_curves(result), width="stretch", key="x-bb-curves")
         rows = [{"setting": s["name"], "returns": s["returns"], "uses our labels": s["uses_labels"],
                  **{f"{b:,}": a for b, a in zip(result["budgets"], result["mean"][s["name"]])},
                  "last step, points per 1,000 queries": blackbox.next_thousand(result, s["name"])}

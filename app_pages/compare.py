@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from lab import figures
-from lab.comparison_figures import gain_chart
+from lab.figures import gain_chart
 from lab.compare import comparison_row, stored_pair_difference, verdict
-from lab.frontier_figures import changed_grid, three_soft_targets
+from lab.figures import changed_grid, three_soft_targets
 from lab.metrics import predict_logits
 from lab.paired_images import soft_targets_of, where_changed
 from lab.paired_images import summary as paired_summary

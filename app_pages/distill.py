@@ -4,9 +4,9 @@ import copy
 
 import streamlit as st
 
-from lab.comparison_figures import gain_chart
+from lab.figures import gain_chart
 from lab.compare import stored_pair_difference, verdict
-from lab.dataset_defaults import defaults_for
+from lab.lessons.dataset_defaults import defaults_for
 from lab.experiments import seeds as seed_repeat
 from lab.objectives import explain
 from lab.stats import paired_from_logits
@@ -23,7 +23,7 @@ teacher = app.need_teacher()
 ss = st.session_state
 st.caption(f"Teacher: **{teacher.label}** · {teacher.metrics['test_accuracy']:.2%} test accuracy · "
            f"{teacher.metrics['params']:,} parameters (change it on the Teacher page).")
-st.caption(f":material/tune: {defaults_for(data.name).sentence()}")  # measured per dataset (lab.dataset_defaults)
+st.caption(f":material/tune: {defaults_for(data.name).sentence()}")  # measured per dataset (lab.lessons.dataset_defaults)
 
 choices = app.model_choices("student")
 c = st.columns([2, 2, 2, 1, 1])

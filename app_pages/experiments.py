@@ -9,7 +9,6 @@ import streamlit as st
 import torch
 
 import lab
-from lab import experiment_figures as xf
 from lab import figures
 from lab.errors import LabError
 from lab.experiments import conventions, ensemble, methods, omit, sweep, transfer_size
@@ -143,12 +142,12 @@ tolerate T > 8 — run it for two student sizes and compare where the best cell 
         m[1].metric(f"Best cell: T={best['temperature']:g}, α={best['alpha']:g}", f"{best['mean']:.2%}",
                     delta=f"{100 * (best['mean'] - result['hard_label_mean']):+.1f} points")
         m[2].metric("Largest spread over seeds", f"{100 * max(c['spread'] for c in result['cells']):.1f} points")
-        st.plotly_chart(xf.sweep_heatmap(result), width="stretch", key="x-sweep-heatmap")
+        st.plotly_chart(figures.sweep_heatmap(result), width="stretch", key="x-sweep-heatmap")
         others = {s: app.experiment_result(app.experiment_key("sweep", {**settings, "student": s}, teacher.key))
                   for s in STUDENTS}
         others = {s: r for s, r in others.items() if r is not None}
         if len(others) >= 2:
-            st.plotly_chart(xf.sweep_students(others), width="stretch", key="x-sweep-students")
+            st.plotly_chart(figures.sweep_students(others), width="stretch", key="x-sweep-students")
         else:
             other = next(s for s in STUDENTS if s != student)
             cols = st.columns([3, 1])
@@ -213,7 +212,7 @@ student trained on the labels of the same transfer set scores ~0% on the class."
             series = {"distilled, no bias": result["per_class_accuracy_before"],
                       f"distilled, bias {bias:+.2f}": scored["per_class_accuracy"],
                       "labels only (contrast)": result["hard_label_per_class_accuracy"]}
-            st.plotly_chart(xf.per_class_bars(series, data.classes, highlight=k), width="stretch", key="x-omit-bars")
+            st.plotly_chart(figures.per_class_bars(series, data.classes, highlight=k), width="stretch", key="x-omit-bars")
         with right:
             st.plotly_chart(figures.confusion_matrices([(f"distilled, bias {bias:+.2f}", scored["confusion_matrix"])],
                                                        data.classes), width="stretch", key="x-omit-confusion")
@@ -252,7 +251,7 @@ of a fraction start from the same weights) and compare the two curves.""")
         st.warning("Pick at least one fraction.")
 
     def show(result):
-        st.plotly_chart(xf.data_efficiency(result), width="stretch", key="x-size-curves")
+        st.plotly_chart(figures.data_efficiency(result), width="stretch", key="x-size-curves")
         st.dataframe(pd.DataFrame({"fraction": [f"{f:.0%}" for f in result["fractions"]],
                                    "training images": result["train_sizes"],
                                    "labels only": result["hard_accuracy"], "distilled": result["distilled_accuracy"],
@@ -299,7 +298,7 @@ def methods_run(name: str, settings: dict, config, label: str) -> None:
                      hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="percent")
                                     for c in ("test accuracy", "agreement with teacher", "mean confidence")})
-        st.plotly_chart(xf.methods_bars(result), width="stretch", key=f"x-{name}-bars")
+        st.plotly_chart(figures.methods_bars(result), width="stretch", key=f"x-{name}-bars")
 
     make = None if config is None else (lambda stop, use_cache: methods.experiment(data, teacher_copy(), config, stop,
                                                                                  use_cache))
@@ -326,7 +325,7 @@ distillation changes both.""")
                 "distilled student": result["distilled"]}
         left, right = st.columns([3, 2])
         with left:
-            st.plotly_chart(xf.reliability_diagram(rows), width="stretch", key="x-cal-diagram")
+            st.plotly_chart(figures.reliability_diagram(rows), width="stretch", key="x-cal-diagram")
         with right:
             st.dataframe(pd.DataFrame([{"model": n, "test accuracy": r["test_accuracy"], "ECE": r["ece"],
                                         "mean confidence": r["mean_confidence"],
@@ -392,7 +391,7 @@ broken variants to see what it does to accuracy.""")
         T_line = app.temperature_slider("Temperature T (marked on the chart)")
     temps = [1, 2, 4, 8, 16, 32]
     norms = soft_gradient_norms(_untrained_logits(student, data.name), teacher.test_logits, temps)
-    st.plotly_chart(xf.gradient_norms(norms, T_line), width="stretch", key="x-break-gradients")
+    st.plotly_chart(figures.gradient_norms(norms, T_line), width="stretch", key="x-break-gradients")
     t = st.columns(4)
     with t[0]:
         no_t2 = setting(st.toggle, "x_break_no_t2", True, "train without T²")
@@ -453,7 +452,7 @@ weights: on labels, from the best single member, and from the ensemble.""")
         if "report_size" in result:
             st.caption(f"The best member is picked on {result['selection_size']} held-out test images; every "
                        f"accuracy here is measured on the other {result['report_size']}.")
-        st.plotly_chart(xf.ensemble_bars(result), width="stretch", key="x-ens-bars")
+        st.plotly_chart(figures.ensemble_bars(result), width="stretch", key="x-ens-bars")
 
     def make(stop, use_cache):
         models = [copy.deepcopy(available[k].model) for k in picked]

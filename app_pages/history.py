@@ -9,7 +9,7 @@ import streamlit as st
 
 from lab import checkpoints, export, figures
 from lab.errors import LabError
-from lab.runs import STATUSES
+from lab.serve.runs import STATUSES
 from app_pages import _app as app
 
 app.page_header("History", "Every model trained on this server is recorded: teachers and students, from the app and "

@@ -7,8 +7,9 @@ from urllib.parse import urlencode, urlsplit
 import pandas as pd
 import streamlit as st
 
-from lab import class_figures, classroom
-from lab.presets import LESSONS
+
+from lab.serve import classroom
+from lab.lessons.presets import LESSONS
 from app_pages import _app as app
 from app_pages._app import classroom as glue
 
@@ -126,7 +127,7 @@ def send_lesson() -> None:
         link = f"{address.strip().rstrip('/')}/lessons?{urlencode({'lesson': chosen})}"
     st.markdown(f"<p style='font-size:2.1rem; font-weight:600; word-break:break-all; line-height:1.25; "
                 f"margin:0.4rem 0'>{html.escape(link)}</p>", unsafe_allow_html=True)
-    st.image(class_figures.qr_png(link), width=360, caption="scan to open")
+    st.image(classroom.qr_png(link), width=360, caption="scan to open")
     st.caption("Project this page: students scan the code or type the link. Everyone who opens it gets the same "
                "setup, and each stays a separate student (a name is optional, in the sidebar).")
 

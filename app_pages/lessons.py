@@ -1,10 +1,10 @@
-"""Lessons: a whole setup in one click (lab.presets), a question to answer before you run,
+"""Lessons: a whole setup in one click (lab.lessons.presets), a question to answer before you run,
 and a link that opens the same lesson for a whole class."""
 from urllib.parse import urlencode
 
 import streamlit as st
 
-from lab.presets import LESSONS
+from lab.lessons.presets import LESSONS
 from app_pages import _app as app
 
 app.page_header("Lessons", "Four guided experiments. Load one: the dataset, the models, T, α and the epochs are set "

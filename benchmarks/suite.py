@@ -215,20 +215,20 @@ def distill_overhead(dataset, teacher, device, quick: bool, smoke: bool = False)
 
 
 def sweep_time(dataset, teacher, device, quick: bool, smoke: bool = False) -> dict:
-    from lab.stacking import run_grid
-    temperatures, alphas = [1.0, 2.0, 4.0, 8.0, 16.0], [0.1, 0.3, 0.5, 0.7, 0.9]
-    seeds = (0,) if quick else (0, 1)
-    config = replace(STUDENT_CONFIG, device=device.type)
+    """The T x alpha sweep through the lab's one sweep engine (lab.experiments.sweep), teacher
+    logits included in its cost."""
+    from lab.experiments import finish, sweep
+    temperatures, alphas = (1.0, 2.0, 4.0, 8.0, 16.0), (0.0, 0.1, 0.3, 0.5, 0.7, 0.9)
+    seeds, epochs = ((0,) if quick else (0, 1)), STUDENT_CONFIG.epochs
     if smoke:
-        temperatures, alphas, config = temperatures[:2], alphas[:2], replace(config, epochs=1)
+        temperatures, alphas, epochs = temperatures[:2], alphas[:3], 1
+    config = sweep.SweepConfig(temperatures=temperatures, alphas=alphas, seeds=seeds, epochs=epochs,
+                               device=device.type)
     start = time.perf_counter()
-    logits = teacher_train_logits(teacher, dataset, device)  # part of the sweep's cost
-    rows, _ = run_grid(dataset, teacher, temperatures, alphas, seeds, DEFAULT_STUDENT, config, teacher_logits=logits)
+    result = finish(sweep.run(dataset, teacher, config)).result
     seconds = time.perf_counter() - start
-    best = max((r for r in rows if r["alpha"] is not None), key=lambda r: r["test_accuracy"])
-    hard = statistics.mean(r["test_accuracy"] for r in rows if r["alpha"] is None)
     return {"sweep_seconds": seconds, "sweep_grid": f"{len(temperatures)} T x {len(alphas)} alpha x {len(seeds)} seeds, "
-            f"{config.epochs} epochs each", "sweep_best": best, "sweep_hard_mean_accuracy": hard}
+            f"{epochs} epochs each", "sweep_hard_mean_accuracy": result["hard_label_mean"]}
 
 
 def live_speed(dataset, teacher, quick: bool, smoke: bool = False) -> dict:

@@ -27,19 +27,8 @@ lab's students have no dropout.
 """
 from __future__ import annotations
 
-import copy
-import time
-from typing import Iterator
-
 import torch
 from torch import nn
-
-from .data import Dataset
-from .losses import HardLabels, SoftTargets
-from .metrics import predict_logits
-from .recipes import STUDENT_CONFIG, init_model, teacher_train_logits
-from .models import DEFAULT_STUDENT
-from .train import TrainConfig, run_to_end, train
 
 
 class StackedModels(nn.Module):
@@ -64,47 +53,4 @@ class StackedModels(nn.Module):
         return list(self.members)
 
 
-def distill_grid(dataset: Dataset, teacher: nn.Module, temperatures, alphas, seeds=(0,),
-                 student: str = DEFAULT_STUDENT, config: TrainConfig = STUDENT_CONFIG,
-                 teacher_logits: torch.Tensor | None = None) -> Iterator[tuple[str, object]]:
-    """A full T × α × seed sweep: per seed, the hard-label student and every grid cell's
-    distilled student (all from that seed's initial weights; the grid cells as one stack).
-
-    Yields ("hard", event) / ("grid", event) training events, then one ("result", rows) with
-    rows = [{"seed", "temperature", "alpha", "test_accuracy"}] (alpha None = hard labels).
-    """
-    if teacher_logits is None:
-        teacher_logits = teacher_train_logits(teacher, dataset, config.device)
-    cells = [(t, a) for t in temperatures for a in alphas]
-    rows = []
-    for seed in seeds:
-        seeded = TrainConfig(**{**config.as_dict(), "seed": seed})
-        initial = init_model(student, dataset, seed)
-        event = None
-        for event in train(copy.deepcopy(initial), dataset, HardLabels(), seeded):
-            yield "hard", event
-        rows.append({"seed": seed, "temperature": None, "alpha": None,
-                     "test_accuracy": event.result.metrics["test_accuracy"]})
-        stack = StackedModels([copy.deepcopy(initial) for _ in cells])
-        objective = SoftTargets([t for t, _ in cells], [a for _, a in cells], teacher_logits)
-        for event in train(stack, dataset, objective, seeded):
-            yield "grid", event
-        test = dataset.to(teacher_logits.device)
-        logits = predict_logits(stack, test.test_images, dataset.mean, dataset.std)  # (G, N, K)
-        accs = (logits.argmax(-1) == test.test_labels).double().mean(-1).tolist()
-        rows += [{"seed": seed, "temperature": t, "alpha": a, "test_accuracy": acc}
-                 for (t, a), acc in zip(cells, accs)]
-    yield "result", rows
-
-
-def run_grid(*args, **kwargs) -> tuple[list[dict], float]:
-    """Drain distill_grid; returns (rows, seconds)."""
-    start = time.perf_counter()
-    rows = None
-    for kind, item in distill_grid(*args, **kwargs):
-        if kind == "result":
-            rows = item
-    return rows, time.perf_counter() - start
-
-
-__all__ = ["StackedModels", "distill_grid", "run_grid", "run_to_end"]
+__all__ = ["StackedModels"]

@@ -90,7 +90,7 @@ def trained_teacher(sample, tmp_path_factory):
 def local_ray():
     """A local Ray (2 CPUs, no dashboard) shared by the Ray tests of this session; skipped without ray."""
     ray = pytest.importorskip("ray")
-    from lab import ray_runner
+    from lab.serve import ray_runner
     os.environ.setdefault("LAB_THREADS", "1")  # each worker trains on one thread: two jobs fit two cores
     resources = ray_runner.connect("local", num_cpus=2)
     yield resources

@@ -82,7 +82,7 @@ def test_query_params_open_the_same_experiment():
     # Nonsense in the URL falls back to defaults instead of crashing.
     bad = _app({"T": "hot", "student": "resnet-9000", "epochs": "-3"})
     _ok(bad, "bad query")
-    from lab.presets import DEFAULTS  # out of range falls back to the default (it used to be clamped)
+    from lab.lessons.presets import DEFAULTS  # out of range falls back to the default (it used to be clamped)
     assert bad.session_state["T"] == 4.0 and bad.session_state["epochs"] == DEFAULTS["epochs"]
 
 

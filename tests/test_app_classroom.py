@@ -67,7 +67,7 @@ def test_a_training_run_appears_in_history_and_can_be_deleted(_history):
     assert list(table["status"]) == ["finished"] and list(table["kind"]) == ["teacher"]
     assert list(table["model"]) == ["student-mlp"] and 0 < table["test accuracy"][0] <= 1
     # The row holds config, curves, final metrics, the saved model and this session's id.
-    from lab.runs import RunStore
+    from lab.serve.runs import RunStore
     run = RunStore(_history).list_runs()[0]
     assert run.session == at.session_state["session_key"] and run.config["epochs"] == 1
     assert run.curves and run.metrics["params"] > 0 and Path(run.checkpoint, "model.safetensors").is_file()
@@ -88,7 +88,7 @@ def test_a_training_run_appears_in_history_and_can_be_deleted(_history):
 
 
 def test_history_filters_everyone_toggle_and_incomplete_runs(_history):
-    from lab.runs import RunStore
+    from lab.serve.runs import RunStore
     store = RunStore(_history)
     other = store.start_run("teacher", {}, dataset="mnist-sample", arch="teacher-cnn", session="someone-else")
     store.finish_run(other, "finished", metrics={"test_accuracy": 0.97, "params": 390_000})
@@ -111,7 +111,7 @@ def test_history_filters_everyone_toggle_and_incomplete_runs(_history):
 
 
 def test_compare_picks_recorded_runs_this_sessions_by_default(_history):
-    from lab.runs import RunStore
+    from lab.serve.runs import RunStore
     store = RunStore(_history)
     other = store.start_run("teacher", {}, dataset="mnist-sample", arch="teacher-cnn", session="someone-else")
     store.finish_run(other, "finished", metrics={"test_accuracy": 0.97, "params": 390_000})
@@ -140,7 +140,7 @@ def test_compare_picks_recorded_runs_this_sessions_by_default(_history):
 def test_a_lesson_click_loads_its_setup_and_the_url():
     at = _go(_app(), "lessons")
     _ok(at, "Lessons")
-    from lab.presets import LESSONS
+    from lab.lessons.presets import LESSONS
     lesson = LESSONS["small-student"].settings  # T, alpha and epochs differ from the defaults
     assert (at.session_state["T"], at.session_state["alpha"]) != (lesson["temperature"], lesson["alpha"])
     at.button(key="load_small-student").click().run()
@@ -306,8 +306,8 @@ def test_an_uploaded_checkpoint_is_evaluated_and_becomes_the_teacher():
 
 
 def test_a_job_waits_in_the_shared_queue_with_its_position_and_can_be_cancelled(_history):
-    from lab.jobs import shared_queue
-    from lab.runs import RunStore
+    from lab.serve.jobs import shared_queue
+    from lab.serve.runs import RunStore
     queue = shared_queue()
     release = threading.Event()
     blockers = [queue.submit(lambda stop: release.wait(60), label="someone else's run", owner=f"other-{i}")
@@ -358,7 +358,7 @@ def _count_teacher_training(monkeypatch) -> list:
 
 
 def test_the_same_teacher_is_trained_once_per_server(monkeypatch, tmp_path, _history):
-    from lab.runs import RunStore
+    from lab.serve.runs import RunStore
     calls = _count_teacher_training(monkeypatch)
     first = _app()
     trained = _train_tiny_teacher(first)

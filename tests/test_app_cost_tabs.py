@@ -62,7 +62,7 @@ def test_a_tiny_frontier_runs_shows_its_chart_and_is_recorded(history):
     table = at.dataframe[0].value
     assert list(table["student"]) == ["student-mlp-256", "student-mlp-96", "student-mlp", "student-mlp-12",
                                       "student-mlp-4", "student-mlp-2"]
-    from lab.runs import RunStore
+    from lab.serve.runs import RunStore
     runs = [r for r in RunStore(history).list_runs() if r.status == "finished"]
     assert runs and runs[0].metrics["test_accuracy"] == max(table["distilled"])
 

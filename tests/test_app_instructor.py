@@ -13,7 +13,7 @@ PAGE = "app_pages/instructor.py"
 
 @pytest.fixture
 def history(tmp_path, monkeypatch):
-    from lab.runs import RunStore
+    from lab.serve.runs import RunStore
     monkeypatch.setenv("LAB_RUNS_DB", str(tmp_path / "runs.sqlite3"))
     monkeypatch.delenv("LAB_INSTRUCTOR_KEY", raising=False)
     store = RunStore(tmp_path / "runs.sqlite3")
@@ -57,7 +57,7 @@ def test_the_secret_key_unlocks_the_class_view(history):
     assert any(t.startswith("Class sweep: 2 pairs, 2 of") for t in titles), titles
     assert "Ada" in at.dataframe[0].value["student"].tolist()
     assert at.get("image")  # the lesson's QR code, and its link in large type
-    from lab.presets import LESSONS
+    from lab.lessons.presets import LESSONS
     first = next(iter(LESSONS))  # the lesson picker's first choice
     assert any(f"/lessons?lesson={first}" in m.value for m in at.markdown)
 

@@ -14,7 +14,7 @@ pytest.importorskip("ray")
 
 @pytest.fixture
 def ray_backend(local_ray, monkeypatch):
-    from lab import ray_runner
+    from lab.serve import ray_runner
     jobs = __import__("app_pages._app.jobs", fromlist=["backend"])
     monkeypatch.setenv("LAB_RAY_ADDRESS", "local")
     monkeypatch.setattr(jobs, "_backend", None)  # chosen again, from the environment

@@ -96,7 +96,7 @@ def test_a_job_keeps_running_through_a_reload_then_stops_when_every_tab_is_gone(
 
 
 def test_a_stop_given_at_submit_reaches_the_work_however_early():
-    from lab.jobs import JobQueue
+    from lab.serve.jobs import JobQueue
     queue, stop, seen = JobQueue(limit=1), threading.Event(), []
     stop.set()  # pressed before the worker thread even started
     job = queue.submit(lambda s: seen.append(s.is_set()), stop=stop)
@@ -105,8 +105,8 @@ def test_a_stop_given_at_submit_reaches_the_work_however_early():
 
 
 def test_waiting_for_another_sessions_teacher_holds_no_slot_and_stops(sample):
-    from lab import teacher_cache
-    from lab.jobs import shared_queue
+    from lab.serve import teacher_cache
+    from lab.serve.jobs import shared_queue
     from lab.recipes import TEACHER_CONFIG
     other = teacher_cache.Claim(sample, "student-mlp", TEACHER_CONFIG)
     assert other.try_acquire()  # another session trains this teacher

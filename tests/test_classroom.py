@@ -1,8 +1,9 @@
-"""The instructor's class view (lab.classroom, lab.class_figures) on a synthetic run history whose
+"""The instructor's class view (lab.serve.classroom, lab.figures) on a synthetic run history whose
 gains, cells and names are worked out by hand below."""
 from __future__ import annotations
 
 import io
+import math
 import sqlite3
 import threading
 import time
@@ -11,9 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from lab import class_figures, classroom, stats
-from lab.jobs import JobQueue
-from lab.runs import RunStore
+from lab import figures, stats
+
+from lab.serve import classroom
+from lab.serve.jobs import JobQueue
+from lab.serve.runs import RunStore
 
 
 def test_paired_counts_by_hand():
@@ -26,13 +29,17 @@ def test_paired_counts_by_hand():
 
 
 def test_pair_interval_from_counts_by_hand():
-    # 1000 images, 10 only the hard student got right, 30 only the distilled one: d = +1 thirty times,
-    # -1 ten times. mean 0.02; E[d²] = 0.04, var = 0.04 - 0.0004 = 0.0396; the normal approximation of
-    # the paired bootstrap: 0.02 ± 1.96 · √0.0396 / √1000 = 0.02 ± 0.01233 (bootstrap steps: 0.001).
+    # 1000 images, 10 only the hard student got right, 30 only the distilled one: d = +0.02. lab.stats'
+    # interval is (m/n)(2p − 1) over the Clopper–Pearson interval of p = 30/40: at its lower end
+    # P(X ≥ 30) = 0.025, at its upper end P(X ≤ 30) = 0.025, X ~ Binomial(40, p) (summed by hand).
     counts = {"n": 1000, "both": 890, "hard_only": 10, "distilled_only": 30, "neither": 70}
     found = classroom.pair_difference(counts)
     assert (found.only_a, found.only_b, found.difference) == (10, 30, pytest.approx(0.02))
-    assert (found.low, found.high) == pytest.approx((0.02 - 0.01233, 0.02 + 0.01233), abs=0.002)
+    p_low, p_high = (1 + found.low / 0.04) / 2, (1 + found.high / 0.04) / 2
+    tail = lambda p, ks: sum(math.comb(40, k) * p ** k * (1 - p) ** (40 - k) for k in ks)  # noqa: E731
+    assert tail(p_low, range(30, 41)) == pytest.approx(0.025) and tail(p_high, range(31)) == pytest.approx(0.025)
+    assert found.p_value == pytest.approx(2 * sum(math.comb(40, k) for k in range(11)) / 2 ** 40)
+    assert not found.within_noise  # p = 0.0022
     # The same as lab.stats on the per-image arrays in another order (what the Distill page computes).
     rng = torch.Generator().manual_seed(0)
     order = torch.randperm(1000, generator=rng).numpy()
@@ -107,7 +114,8 @@ def test_class_pairs_grid_and_spread_by_hand(history):
         ("anonymous 1", 4.0, 0.9, "hint")]
     assert [p.gain for p in pairs] == pytest.approx([0.02, 0.01, -0.01, -0.10])
     ada = pairs[0]  # her counts: the interval worked out in test_pair_interval_from_counts_by_hand
-    assert (ada.low, ada.high) == pytest.approx((0.02 - 0.01233, 0.02 + 0.01233), abs=0.002)
+    found = classroom.pair_difference({"n": 1000, "both": 890, "hard_only": 10, "distilled_only": 30, "neither": 70})
+    assert (ada.low, ada.high) == (found.low, found.high) and 0.007 < ada.low < ada.high < 0.030
     assert ada.beyond_noise and pairs[1].low is None and not pairs[1].beyond_noise
     assert [p.student_key for p in pairs] == ["s-ada", "s-anon", "s-anon", "s-anon"]
 
@@ -142,19 +150,19 @@ def test_queue_rows_from_a_real_queue():
 
 def test_figures_show_the_cells_and_intervals(history):
     pairs = classroom.class_pairs(_today(history))
-    heat = class_figures.class_sweep_heatmap(classroom.class_grid(pairs)).to_dict()["data"][0]
+    heat = figures.class_sweep_heatmap(classroom.class_grid(pairs)).to_dict()["data"][0]
     row, col = classroom.GRID_T.index(4.0), classroom.GRID_ALPHA.index(0.9)
     assert heat["z"][row][col] == pytest.approx(1.5) and heat["text"][row][col] == "+1.5<br>n=2"
     assert heat["z"][0][0] is None and heat["text"][0][0] == ""
     assert heat["zmin"] == -heat["zmax"]  # symmetric around 0: a loss reads as large as a gain
 
-    scatter = class_figures.pairs_figure(pairs).to_dict()["data"][0]
+    scatter = figures.pairs_figure(pairs).to_dict()["data"][0]
     assert list(scatter["y"]) == pytest.approx([2.0, 1.0, -1.0, -10.0])
     assert scatter["error_y"]["array"][0] == pytest.approx(100 * (pairs[0].high - pairs[0].gain))
     assert scatter["error_y"]["array"][1] == 0  # no counts: no bar (and the hover says so)
     assert "no interval" in scatter["text"][1]
 
-    strip = class_figures.gain_spread_figure(pairs).to_dict()["data"][1]
+    strip = figures.gain_spread_figure(pairs).to_dict()["data"][1]
     assert list(strip["x"]) == pytest.approx([2.0, 1.0, -1.0, -10.0])
 
 
@@ -162,5 +170,5 @@ def test_qr_code_decodes_to_the_link():
     zxingcpp = pytest.importorskip("zxingcpp")  # an independent decoder (test-only dependency)
     from PIL import Image
     url = "http://192.168.1.20:8501/?lesson=dark-knowledge&data=mnist-sample&T=4"
-    image = Image.open(io.BytesIO(class_figures.qr_png(url)))
+    image = Image.open(io.BytesIO(classroom.qr_png(url)))
     assert [r.text for r in zxingcpp.read_barcodes(image)] == [url]

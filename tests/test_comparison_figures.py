@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from lab import experiment_figures as xf
 from lab import figures
-from lab.comparison_figures import NOISE_COLOR, gain_chart
+from lab.figures import NOISE_COLOR, gain_chart
 from lab.stats import over_seeds, paired_difference
 
 
@@ -67,7 +66,7 @@ def test_training_curves_label_chosen_log_ticks_and_list_the_dotted_lines():
 
 
 def test_legends_sit_under_the_chart_not_on_its_title():
-    fig = xf.per_class_bars({"labels only": [0.9, 0.8], "distilled": [0.95, 0.9]}, ["a", "b"]).to_dict()
+    fig = figures.per_class_bars({"labels only": [0.9, 0.8], "distilled": [0.95, 0.9]}, ["a", "b"]).to_dict()
     legend = fig["layout"]["legend"]
     assert (legend["yref"], legend["y"], legend["yanchor"]) == ("container", 0, "bottom")
 
@@ -78,10 +77,10 @@ def test_sweep_heatmap_colour_bar_and_caption():
     result = {"student": "student-mlp", "temperatures": temperatures, "alphas": alphas, "seeds": [0, 1],
               "hard_label_mean": 0.938, "best": {"temperature": 4.0, "alpha": 0.9, "mean": 0.946},
               "cells": [{"temperature": t, "alpha": a, "mean": m, "spread": 0.002} for (t, a), m in means.items()]}
-    fig = xf.sweep_heatmap(result).to_dict()
+    fig = figures.sweep_heatmap(result).to_dict()
     # 93.8-94.6 %: whole percents would label every tick "94%"; one decimal tells them apart
     assert fig["data"][0]["colorbar"]["tickformat"] == ".1%"
-    assert xf.percent_format([0.5, 0.9]) == ".0%" and xf.percent_format([0.9401, 0.9412]) == ".2%"
+    assert figures.percent_format([0.5, 0.9]) == ".0%" and figures.percent_format([0.9401, 0.9412]) == ".2%"
     caption = fig["layout"]["annotations"][0]
     assert caption["yanchor"] == "top" and caption["y"] == 0 and caption["yshift"] <= -30  # under the α labels
     assert fig["layout"]["margin"]["b"] >= 60

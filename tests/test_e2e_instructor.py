@@ -82,7 +82,7 @@ def test_a_students_pair_appears_on_the_instructors_view(server):
             _shot(teacher, "instructor")
             # "Send everyone this lesson": a QR code and the lesson's link in large type.
             teacher.get_by_role("tab", name=re.compile("Send everyone")).click()
-            from lab.presets import LESSONS
+            from lab.lessons.presets import LESSONS
             main.get_by_text(re.compile(rf"/lessons\?lesson={re.escape(next(iter(LESSONS)))}")).wait_for()
             assert main.get_by_role("img").count() >= 1
             _shot(teacher, "instructor-send")

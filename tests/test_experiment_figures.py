@@ -1,8 +1,8 @@
-"""lab/experiment_figures.py: each builder on a small hand-made result, read back as JSON."""
+"""lab/figures/experiments.py: each builder on a small hand-made result, read back as JSON."""
 import pytest
 import torch
 
-from lab import experiment_figures as xf
+from lab import figures
 from lab.experiments.omit import apply_bias
 from lab.objectives import soft_gradient_norms
 
@@ -21,7 +21,7 @@ def _sweep(student="student-mlp", best=(4.0, 0.9)):
 
 
 def test_sweep_heatmap_marks_baseline_best_and_spread():
-    fig = xf.sweep_heatmap(_sweep()).to_dict()
+    fig = figures.sweep_heatmap(_sweep()).to_dict()
     heat = fig["data"][0]
     assert heat["type"] == "heatmap" and heat["x"] == ["α=0", "α=0.9"] and heat["y"] == ["T=1", "T=4"]
     assert [v for r in heat["z"] for v in r] == pytest.approx([0.81, 0.85, 0.81, 0.92])
@@ -34,7 +34,7 @@ def test_sweep_heatmap_marks_baseline_best_and_spread():
 
 
 def test_sweep_students_best_over_alpha_per_temperature():
-    fig = xf.sweep_students({"small": _sweep("small"), "big": _sweep("big", best=(1.0, 0.9))}).to_dict()
+    fig = figures.sweep_students({"small": _sweep("small"), "big": _sweep("big", best=(1.0, 0.9))}).to_dict()
     lines = {t["name"]: t for t in fig["data"]}
     assert list(lines["small best over α"]["y"]) == pytest.approx([0.85, 0.92])
     assert list(lines["big best over α"]["y"]) == pytest.approx([0.92, 0.85])
@@ -46,7 +46,7 @@ def test_per_class_bars_follow_the_bias():
     logits, labels = torch.randn(200, 4), torch.arange(200) % 4
     logits[:, 2] -= 5  # class 2 is never predicted, as after omitting it
     before, after = apply_bias(logits, labels, 2, 0.0), apply_bias(logits, labels, 2, 5.0)
-    fig = xf.per_class_bars({"no bias": before["per_class_accuracy"], "bias": after["per_class_accuracy"]},
+    fig = figures.per_class_bars({"no bias": before["per_class_accuracy"], "bias": after["per_class_accuracy"]},
                             ["a", "b", "c", "d"], highlight=2).to_dict()
     assert [t["name"] for t in fig["data"]] == ["no bias", "bias"]
     assert fig["data"][0]["y"][2] == 0.0 and fig["data"][1]["y"][2] > 0.1
@@ -57,7 +57,7 @@ def test_data_efficiency_two_curves_over_sizes():
     result = {"fractions": [0.1, 1.0], "train_sizes": [400, 4000], "hard_accuracy": [0.6, 0.9],
               "distilled_accuracy": [0.7, 0.92], "hard_accuracies": [[0.6], [0.9]],
               "distilled_accuracies": [[0.7], [0.92]]}
-    fig = xf.data_efficiency(result).to_dict()
+    fig = figures.data_efficiency(result).to_dict()
     assert [t["name"] for t in fig["data"]] == ["labels only", "distilled"]
     assert list(fig["data"][1]["y"]) == [0.7, 0.92] and list(fig["data"][1]["x"]) == [400, 4000]
     assert fig["layout"]["xaxis"]["type"] == "log"
@@ -67,9 +67,9 @@ def test_methods_bars_and_reliability_diagram():
     bins = {"edges": [0, 0.5, 1], "count": [0, 10], "confidence": [0, 0.9], "accuracy": [0, 0.8]}
     rows = [{"method": m, "test_accuracy": a, "agreement": a, "ece": 0.1, "reliability": bins}
             for m, a in (("labels", 0.8), ("kd", 0.9))]
-    bars = xf.methods_bars({"student": "s", "methods": rows}).to_dict()
+    bars = figures.methods_bars({"student": "s", "methods": rows}).to_dict()
     assert list(bars["data"][0]["x"]) == ["labels", "kd"] and list(bars["data"][0]["y"]) == [0.8, 0.9]
-    diagram = xf.reliability_diagram({"teacher": rows[0], "distilled student": rows[1]}).to_dict()
+    diagram = figures.reliability_diagram({"teacher": rows[0], "distilled student": rows[1]}).to_dict()
     assert [t["name"] for t in diagram["data"]] == ["perfect calibration", "teacher (ECE 0.100)",
                                                     "distilled student (ECE 0.100)"]
     assert list(diagram["data"][1]["x"]) == [0.9]  # the empty bin is skipped
@@ -79,9 +79,9 @@ def test_gradient_norms_show_the_collapse_without_t_squared():
     torch.manual_seed(0)
     student, teacher = torch.randn(64, 10), 3 * torch.randn(64, 10)
     result = soft_gradient_norms(student, teacher, (1, 4, 16))
-    fig = xf.gradient_norms(result, temperature=4).to_dict()
+    fig = figures.gradient_norms(result, temperature=4).to_dict()
     lines = {t["name"]: list(t["y"]) for t in fig["data"]}
-    correct, no_t2, kl_mean = (lines[xf.VARIANT_NAMES[v]] for v in ("hinton", "no-t2", "kl-mean"))
+    correct, no_t2, kl_mean = (lines[figures.VARIANT_NAMES[v]] for v in ("hinton", "no-t2", "kl-mean"))
     assert no_t2[-1] < correct[-1] / 100           # falls like 1/T²
     assert abs(kl_mean[0] * 10 - correct[0]) < 1e-4 * correct[0] + 1e-6  # K = 10 times weaker
     assert fig["layout"]["shapes"][0]["x0"] == 4
@@ -91,6 +91,6 @@ def test_gradient_norms_show_the_collapse_without_t_squared():
 def test_ensemble_bars():
     result = {"teacher_accuracies": [0.9, 0.91], "ensemble_accuracy": 0.93, "student_from_labels": 0.85,
               "student_from_best_teacher": 0.88, "student_from_ensemble": 0.89, "member_names": ["a", "b"]}
-    fig = xf.ensemble_bars(result).to_dict()
+    fig = figures.ensemble_bars(result).to_dict()
     assert list(fig["data"][0]["x"])[:3] == ["a", "b", "ensemble"]
     assert list(fig["data"][0]["y"])[-1] == 0.89

@@ -28,7 +28,7 @@ from helpers import require_browser
 
 from conftest import write_mnist_folder
 from load.run_load import ARGS, CHROMIUM, ROOT, Server, cpu_seconds, proc_status
-from lab.runs import RunStore
+from lab.serve.runs import RunStore
 
 # Long enough to still be training when a test closes the tab or kills the server: with the teacher's
 # logits computed once, a 40-epoch MLP pair ends in seconds; 50 epochs of the small CNN take minutes.

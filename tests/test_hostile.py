@@ -10,7 +10,7 @@ import pytest
 
 from helpers import one_error_line
 from lab.cli import main
-from lab.runs import RunStore
+from lab.serve.runs import RunStore
 
 
 @pytest.fixture

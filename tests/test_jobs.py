@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from lab.errors import LabError
-from lab.jobs import JobQueue, default_limit
+from lab.serve.jobs import JobQueue, default_limit
 from lab.recipes import STUDENT_CONFIG, train_teacher
-from lab.teacher_cache import cache_folder, cached_teacher
+from lab.serve.teacher_cache import cache_folder, cached_teacher
 
 WAIT = 60  # seconds: only a safety net against a hung test, never a measured time
 
@@ -148,7 +148,7 @@ from dataclasses import replace
 torch.set_num_threads(1)
 from lab.data import load
 from lab.recipes import STUDENT_CONFIG
-from lab.teacher_cache import cached_teacher
+from lab.serve.teacher_cache import cached_teacher
 model, card, trained = cached_teacher(load("mnist-sample"), "student-mlp",
                                       replace(STUDENT_CONFIG, epochs=1, device="cpu"), root={str(tmp_path)!r})
 print(json.dumps({{"trained": trained, "sum": float(model.head.weight.sum())}}))

@@ -1,4 +1,4 @@
-"""lab.lesson_check and `python -m lab lessons --check`: every lesson's claim is data, the check
+"""lab.lessons.check and `python -m lab lessons --check`: every lesson's claim is data, the check
 trains the lesson as the app does and fails when a claim does not hold."""
 import json
 from dataclasses import replace
@@ -6,11 +6,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from lab import lesson_check
+from lab.lessons import check as lesson_check
 from lab.cli import main
-from lab.dataset_defaults import DATASET_DEFAULTS, defaults_for
-from lab.lesson_check import MEASURES, POOLED, check, lesson_subject, subjects
-from lab.presets import LESSONS, Claim
+from lab.lessons.dataset_defaults import DATASET_DEFAULTS, defaults_for
+from lab.lessons.check import MEASURES, POOLED, check, lesson_subject, subjects
+from lab.lessons.presets import LESSONS, Claim
 
 
 def test_every_lesson_and_dataset_default_states_measurable_claims():

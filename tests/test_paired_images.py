@@ -1,9 +1,9 @@
 """Where distillation helped, image by image (lab/paired_images.py), on hand-made logits, and the
-issue-12 figures (lab/frontier_figures.py) read back from their JSON."""
+issue-12 figures (lab/figures/) read back from their JSON."""
 import pytest
 import torch
 
-from lab import frontier_figures as ff
+from lab import figures
 from lab.paired_images import soft_targets_of, summary, where_changed
 
 
@@ -34,10 +34,10 @@ def test_images_split_by_which_student_is_right_most_confident_first():
 
 def test_changed_grid_and_three_bars():
     images = torch.randint(0, 255, (5, 1, 28, 28), dtype=torch.uint8)
-    fig = ff.changed_grid(images, [3, 1], [0.9, 0.8], columns=10).to_dict()
+    fig = figures.changed_grid(images, [3, 1], [0.9, 0.8], columns=10).to_dict()
     assert fig["data"][0]["type"] == "image" and fig["data"][1]["customdata"] == [[3, 0.9], [1, 0.8]]
-    assert ff.changed_grid(images, [], []).to_dict()["layout"]["annotations"][0]["text"] == "no such image"
-    bars = ff.three_soft_targets({"teacher": [0.7, 0.3], "labels": [0.4, 0.6], "distilled": [0.6, 0.4]},
+    assert figures.changed_grid(images, [], []).to_dict()["layout"]["annotations"][0]["text"] == "no such image"
+    bars = figures.three_soft_targets({"teacher": [0.7, 0.3], "labels": [0.4, 0.6], "distilled": [0.6, 0.4]},
                                  ["a", "b"], true_class=0).to_dict()
     assert [t["name"] for t in bars["data"]] == ["teacher", "student on labels", "distilled student"]
 
@@ -49,18 +49,18 @@ def test_frontier_and_blackbox_figures_show_their_numbers():
     result = {"teacher": {"params": 100_000, "accuracy": 0.98, "latency_ms_b1": 1.0}, "seeds": [0, 1],
               "rungs": [rung("big", 50_000, 0.1, 0.96, 0.97), rung("small", 1_000, 0.5, 0.8, 0.9),
                         rung("tiny", 2_000, 0.02, 0.7, 0.72)]}
-    fig = ff.frontier_chart(result, "params").to_dict()
+    fig = figures.frontier_chart(result, "params").to_dict()
     labels, distilled, front = fig["data"][:3]
     assert list(distilled["x"]) == [1_000, 2_000, 50_000] and list(distilled["y"]) == [0.9, 0.72, 0.97]
     assert list(front["text"]) == ["small", "big"] and fig["layout"]["xaxis"]["type"] == "log"
     assert fig["layout"]["shapes"][0]["y0"] == 0.98  # the teacher's reference line
-    by_latency = ff.frontier_chart(result, "latency_ms_b1").to_dict()
+    by_latency = figures.frontier_chart(result, "latency_ms_b1").to_dict()
     assert list(by_latency["data"][2]["text"]) == ["tiny", "big"]
     bb = {"budgets": [100, 200, 400], "train_size": 200,
           "settings": [{"name": "full-logits"}, {"name": "unlabeled"}],
           "mean": {"full-logits": [0.8, 0.85, 0.9], "unlabeled": [0.7, 0.8, 0.88]},
           "accuracies": {"full-logits": [[0.8], [0.85], [0.9]], "unlabeled": [[0.7], [0.8], [0.88]]},
           "baseline": {"mean": [0.75, 0.8, 0.82], "accuracies": [[0.75], [0.8], [0.82]]}}
-    curves = ff.blackbox_curves(bb).to_dict()
+    curves = figures.blackbox_curves(bb).to_dict()
     assert [t["name"] for t in curves["data"]] == ["full-logits", "unlabeled", "labels only (baseline)"]
     assert list(curves["data"][2]["y"]) == [0.75, 0.8, 0.82] and curves["data"][2]["line"]["dash"] == "dash"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from lab.errors import ConfigError
-from lab.presets import DEFAULTS, LESSONS, check_settings, from_query_params, lesson_of, to_query_params
+from lab.lessons.presets import DEFAULTS, LESSONS, check_settings, from_query_params, lesson_of, to_query_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def test_streamlit_config_limits_fit_the_lab():
 ])
 def test_every_bad_link_value_falls_back_to_its_default_with_one_notice(name, raw, key):
     """The app's mode: one bad value never rejects the whole link; the rest of it is kept."""
-    from lab.presets import URL_EXTRAS
+    from lab.lessons.presets import URL_EXTRAS
     notices = []
     settings = from_query_params({name: raw, "student": "student-cnn-tiny" if name != "student" else raw,
                                   "seed": "7" if name != "seed" else raw}, notices=notices)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from lab.runs import RunStore
+from lab.serve.runs import RunStore
 from load.protocol_load import IDENTITY_COOKIE, history_check, parse_args, percentile, run, temperatures
 
 SESSIONS = int(os.environ.get("LAB_PROTOCOL_SESSIONS", "5"))

@@ -1,4 +1,4 @@
-"""The Ray backend's core (lab/ray_runner.py) on a local Ray: a student pair, an experiment and a
+"""The Ray backend's core (lab/serve/ray_runner.py) on a local Ray: a student pair, an experiment and a
 Stop run in a Ray worker process and stream the same events a thread would get."""
 import functools
 import os
@@ -11,7 +11,7 @@ import torch
 
 ray = pytest.importorskip("ray")
 
-from lab import ray_runner  # noqa: E402
+from lab.serve import ray_runner  # noqa: E402
 from lab.experiments import transfer_size  # noqa: E402
 from lab.recipes import STUDENT_CONFIG, distill_pair_together  # noqa: E402
 

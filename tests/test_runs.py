@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from lab import runs
-from lab.runs import HistoryError, RunStore, migrate
+from lab.serve import runs
+from lab.serve.runs import HistoryError, RunStore, migrate
 from lab.train import Event, TrainResult
 
-LAB_DIR = Path(runs.__file__).parent
+LAB_DIR = Path(runs.__file__).parents[1]  # lab/, above lab/serve/
 
-# Subprocesses import lab.runs without lab/__init__ (which imports torch): fast to start.
+# Subprocesses import lab.serve.runs without lab/__init__ (which imports torch): fast to start.
 PRELUDE = f"""
 import sys, types
 pkg = types.ModuleType("lab"); pkg.__path__ = [{str(LAB_DIR)!r}]; sys.modules["lab"] = pkg
-from lab.runs import RunStore
+from lab.serve.runs import RunStore
 """
 
 

@@ -1,7 +1,6 @@
 """A stacked grid of students must train exactly like the separate runs it replaces (lab/stacking.py)."""
 import copy
 import math
-from dataclasses import replace
 
 import pytest
 import torch
@@ -10,7 +9,7 @@ from lab.data import normalize
 from lab.losses import HardLabels, SoftTargets
 from lab.metrics import predict_logits
 from lab.recipes import init_model
-from lab.stacking import StackedModels, distill_grid
+from lab.stacking import StackedModels
 from lab.train import TrainConfig, run_to_end, train
 
 TINY = TrainConfig(epochs=1, batch_size=100, lr=5e-3, device="cpu", augment=False, report_every=10)
@@ -108,13 +107,3 @@ def test_a_stack_whose_members_all_diverge_is_a_diverged_run(sample):
     stack = StackedModels([copy.deepcopy(broken), copy.deepcopy(broken)])
     result = run_to_end(train(stack, small, SoftTargets([2.0, 4.0], [0.5, 0.5], _teacher_logits(small)), TINY))
     assert result.status == "diverged" and "Lower the learning rate" in result.message
-
-
-def test_distill_grid_reports_every_cell_and_the_hard_baseline(sample):
-    teacher_logits = torch.randn(len(sample.train_labels), 10)
-    events = list(distill_grid(sample, None, [2.0, 4.0], [0.5], seeds=(0,), student="student-mlp",
-                               config=replace(TINY, epochs=1), teacher_logits=teacher_logits))
-    kind, rows = events[-1]
-    assert kind == "result" and len(rows) == 3
-    assert [r["alpha"] for r in rows] == [None, 0.5, 0.5]
-    assert all(0 <= r["test_accuracy"] <= 1 for r in rows)

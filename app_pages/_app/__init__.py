@@ -8,7 +8,7 @@ and call the names below; the modules themselves are importable too (`app.jobs`,
                 experiment_key(name, settings, teacher), experiment_result(key), harvest(), touch()
     settings    bound(widget, name, ...), set_value(name, v), share_params(),
                 sync_query_params(), url_notices(), instructor_mode(), DISTILL_METHODS
-                (the URL is read and written only through lab.presets)
+                (the URL is read and written only through lab.lessons.presets)
     lessons     LESSON_PAGES, load_lesson(key), lesson_banner(), lesson_teacher_needed(l), teacher_steps(l)
     teachers    dataset(), teachers(), teacher_info(key), need_teacher(), add_uploaded_teacher(...),
                 model_choices(role), devices(), device_label(name), pretrained_dir(name)
@@ -22,7 +22,7 @@ and call the names below; the modules themselves are importable too (`app.jobs`,
                 queue_text(job), temperature_slider(), image_picker(data)
     records     a job's rows in the run history and its files in app-runs/
     classroom   the instructor key (configured_key, unlock), a student's optional name (name_field),
-                today's pairs and the queue for the instructor page (lab.classroom does the maths)
+                today's pairs and the queue for the instructor page (lab.serve.classroom does the maths)
     caps        bounded memory: a browser's old jobs give back their models and results (Job.release),
                 and all of them once every tab has been gone for the grace period
     memory_probe  LAB_MEMORY_PROBE=<prefix>: live objects and tracemalloc on request (debugging)

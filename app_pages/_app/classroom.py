@@ -1,5 +1,5 @@
 """The class, as the instructor page sees it: the instructor key, the name a student may choose,
-and today's student pairs from the run history (lab.classroom turns them into the class view).
+and today's student pairs from the run history (lab.serve.classroom turns them into the class view).
 
 A student is their browser's history key (a hash, never shown) plus, if they want, a display name
 typed in the sidebar: kept with their session (a reload keeps it) and written into the config of
@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from lab import class_figures, classroom
-from lab import jobs as job_queue
+from lab import figures
+
+from lab.serve import classroom
+from lab.serve import jobs as job_queue
 
 from . import session
 from .history import history_store
@@ -95,7 +97,7 @@ def name_field() -> None:
 class ClassView:
     """What the instructor page draws for one dataset and student (gains compare only there)."""
     choices: list              # (dataset, student) pairings seen today, the most common first
-    pairs: list                # lab.classroom.PairPoint, oldest first, of the chosen pairing
+    pairs: list                # lab.serve.classroom.PairPoint, oldest first, of the chosen pairing
     cells: list                # the class sweep
     spread: dict
     figures: dict              # name -> plotly figure
@@ -128,9 +130,9 @@ def _view(path: str, signature: tuple, live: tuple, pick: tuple | None) -> Class
     chosen = pick if pick in counts else (choices[0] if choices else None)
     pairs = [p for p in pairs if (p.dataset or "?", p.student or "?") == chosen]
     cells = classroom.class_grid(pairs)
-    figures = {} if not pairs else {"sweep": class_figures.class_sweep_heatmap(cells),
-                                    "pairs": class_figures.pairs_figure(pairs),
-                                    "spread": class_figures.gain_spread_figure(pairs)}
+    figures = {} if not pairs else {"sweep": figures.class_sweep_heatmap(cells),
+                                    "pairs": figures.pairs_figure(pairs),
+                                    "spread": figures.gain_spread_figure(pairs)}
     return ClassView(choices, pairs, cells, classroom.gain_spread(pairs), figures, names)
 
 

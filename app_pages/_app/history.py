@@ -1,4 +1,4 @@
-"""The run history (lab.runs) on the pages: which runs to show (this browser's, or everyone's, one
+"""The run history (lab.serve.runs) on the pages: which runs to show (this browser's, or everyone's, one
 page at a time), how to name them in pickers, and comparing any of them."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import streamlit as st
 
 from lab import figures
-from lab import runs as run_history
+from lab.serve import runs as run_history
 from lab.errors import LabError
 
 from .fmt import fmt_bytes
@@ -18,7 +18,7 @@ PAGE_SIZE = 100  # runs read per page of "everyone's runs" (a class leaves thous
 
 def history_store() -> run_history.RunStore | None:
     """The run history ($LAB_RUNS_DB, else <data folder>/runs.sqlite3), opened once per server
-    process (lab.runs.open_store caches it and marks runs of a dead process incomplete).
+    process (lab.serve.runs.open_store caches it and marks runs of a dead process incomplete).
     None if it cannot be used: training still works, it is just not recorded."""
     try:
         return run_history.open_store()

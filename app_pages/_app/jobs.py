@@ -7,7 +7,7 @@
 A job is a description (kind, label, settings, the runs it records) plus a function that produces
 events. A *backend* runs that function somewhere and hands every event back to `drive()`, which
 turns events into the job's state, here, in the web server's process: the page only reads the Job.
-Today's backend is a thread of lab.jobs' shared queue (a FIFO, N jobs at once per server); another
+Today's backend is a thread of lab.serve.jobs' shared queue (a FIFO, N jobs at once per server); another
 backend (Ray, issue 11) only has to implement `submit(job, work) -> handle` with the handle's
 `position`, `cancel()`, `done` and `wait()`. Pages never know which one runs a job.
 
@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from lab import jobs as job_queue
+from lab.serve import jobs as job_queue
 from lab.errors import LabError
 
 from . import records
@@ -126,7 +126,7 @@ class Once:
 
 
 class ThreadBackend:
-    """Runs a job in a thread of lab.jobs' shared queue, in this process."""
+    """Runs a job in a thread of lab.serve.jobs' shared queue, in this process."""
     name = "threads"
 
     def submit(self, job: Job, work) -> job_queue.Job:

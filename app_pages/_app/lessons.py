@@ -1,10 +1,10 @@
-"""Lessons (lab.presets) in the app: one click loads a lesson's setup, a banner reminds the
+"""Lessons (lab.lessons.presets) in the app: one click loads a lesson's setup, a banner reminds the
 class of its question, and a lesson that needs its own teacher says what to click."""
 from __future__ import annotations
 
 import streamlit as st
 
-from lab import presets
+from lab.lessons import presets
 
 from . import session
 from .settings import SETTINGS, set_value

@@ -10,7 +10,7 @@ import streamlit as st
 import torch
 
 from lab import figures
-from lab import jobs as job_queue
+from lab.serve import jobs as job_queue
 
 from . import session
 from .fmt import fmt_seconds

@@ -3,7 +3,7 @@
 Chosen by `LAB_RAY_ADDRESS` ("auto" = the cluster this machine belongs to, "ray://head:10001" =
 a remote one, "local" = a Ray started by this server on its own cores). The job's queue, Stop and
 history are the same as with threads: the job waits in this server's FIFO (position, cancel), then
-a thread of the server only *receives* its events from the worker (lab.ray_runner) and applies
+a thread of the server only *receives* its events from the worker (lab.serve.ray_runner) and applies
 them to the Job, so training no longer competes with page reruns for this process's interpreter
 lock. The FIFO's limit is what the cluster holds at once (its CPUs / LAB_RAY_JOB_CPUS, or
 LAB_MAX_JOBS); Ray itself starts a job's actor only where its CPUs (and GPUs) are free, which
@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import os
 
-from lab import jobs as job_queue
-from lab import ray_runner
+from lab.serve import jobs as job_queue
+from lab.serve import ray_runner
 
 log = logging.getLogger(__name__)
 

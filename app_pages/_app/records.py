@@ -1,4 +1,4 @@
-"""A job's rows in the run history (lab.runs) and its files beside it (app-runs/run-<id>/).
+"""A job's rows in the run history (lab.serve.runs) and its files beside it (app-runs/run-<id>/).
 
 One row per Run of a job: a teacher, each student of a pair, an experiment. A history that fails
 never fails the job: the job's message says it was not recorded (and the log has why).

@@ -1,12 +1,12 @@
 """The experiment's settings: widgets <-> st.session_state <-> the URL, read and written only
-through lab.presets (one parser: a bad value in a link falls back to its default, with a notice)."""
+through lab.lessons.presets (one parser: a bad value in a link falls back to its default, with a notice)."""
 from __future__ import annotations
 
 import logging
 
 import streamlit as st
 
-from lab import presets
+from lab.lessons import presets
 from lab.recipes import TEACHER_CONFIG
 
 log = logging.getLogger(__name__)
@@ -16,7 +16,7 @@ DISTILL_METHODS = {"kd": "soft targets (logit KD, Hinton 2015)", "hint": "hidden
                    "attention": "attention maps (Zagoruyko & Komodakis)",
                    "pseudo-labels": "the teacher's answers as labels (pseudo-labels)"}
 assert tuple(DISTILL_METHODS) == presets.METHODS
-# The app's name for each setting the link carries -> its name in lab.presets.
+# The app's name for each setting the link carries -> its name in lab.lessons.presets.
 SETTINGS = {"dataset": "dataset", "student": "student", "T": "temperature", "alpha": "alpha", "epochs": "epochs",
             "seed": "seed", "method": "method"}
 # Other values that outlive page switches (widgets bound to them with `bound()`).

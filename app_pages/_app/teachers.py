@@ -11,7 +11,8 @@ import streamlit as st
 import torch
 
 import lab
-from lab import checkpoints, teacher_cache
+from lab import checkpoints
+from lab.serve import teacher_cache
 from lab.errors import LabError
 from lab.metrics import predict_logits
 from lab.models import STUDENTS, TEACHERS, count_params

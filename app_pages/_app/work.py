@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from lab import classroom, teacher_cache
+from lab.serve import classroom, teacher_cache
 from lab.errors import LabError
 from lab.metrics import predict_logits
 from lab.recipes import (STUDENT_CONFIG, TEACHER_CONFIG, distill_pair_together, summarize, teacher_train_logits,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import LabError
 from ..export import FORMATS, export
-from ..runs import RunStore, STATUSES, open_store
+from ..serve.runs import RunStore, STATUSES, open_store
 
 
 def cmd_runs(args) -> int:

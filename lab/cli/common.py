@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError, LabError
-from ..runs import HistoryError, cli_identity, open_store
+from ..serve.runs import HistoryError, cli_identity, open_store
 from ..train import Event
 
 
@@ -51,7 +51,7 @@ class _NoHistory:
     """Stands in for the store when the history cannot be opened: training still runs."""
 
     def recording(self, kind, config=None, **fields):
-        from ..runs import Recorder
+        from ..serve.runs import Recorder
 
         class Null(Recorder):
             def watch(self, events):

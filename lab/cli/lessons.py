@@ -1,6 +1,6 @@
 """`python -m lab lessons [--check [--seeds N] [--json]]`: the lessons and what each promises;
 `--check` trains every lesson (and each dataset's default Distill run) on N seeds and says,
-claim by claim, whether it holds on every seed (lab.lesson_check). Exit 1 if one does not."""
+claim by claim, whether it holds on every seed (lab.lessons.check). Exit 1 if one does not."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import sys
 
 from ..errors import ConfigError
 from ..experiments.common import jsonable
-from ..lesson_check import ClaimResult, check, subjects
+from ..lessons.check import ClaimResult, check, subjects
 
 
 def cmd_lessons(args) -> int:

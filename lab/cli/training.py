@@ -10,13 +10,13 @@ from pathlib import Path
 from .. import checkpoints
 from ..compare import pair_evidence
 from ..data import DATASETS, load, load_idx_test_set
-from ..dataset_defaults import defaults_for
+from ..lessons.dataset_defaults import defaults_for
 from ..device import DEVICES
 from ..errors import LabError
 from ..models import DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
 from ..objectives import OBJECTIVES
 from ..recipes import STUDENT_CONFIG, TEACHER_CONFIG, distill_pair, save_result, train_teacher
-from ..runs import new_session_id
+from ..serve.runs import new_session_id
 from .common import history, last_event, progress, with_options
 
 
@@ -56,7 +56,7 @@ def _take_while_run(pairs, name):
 def cmd_distill(args) -> int:
     teacher, teacher_card = checkpoints.load(args.teacher)
     dataset = load(teacher_card["dataset"])
-    # Options left out take the dataset's measured defaults (lab/dataset_defaults.py: T, α, epochs differ).
+    # Options left out take the dataset's measured defaults (lab/lessons/dataset_defaults.py: T, α, epochs differ).
     defaults = defaults_for(dataset.name)
     args.student = args.student or defaults.student
     args.temperature = defaults.temperature if args.temperature is None else args.temperature
@@ -131,7 +131,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("distill", help="train a hard-label and a distilled student from one init")
     p.add_argument("--teacher", type=Path, required=True, help="a folder written by `teacher`")
-    p.add_argument("--student", choices=list(MODELS), help="default: the dataset's (lab/dataset_defaults.py)")
+    p.add_argument("--student", choices=list(MODELS), help="default: the dataset's (lab/lessons/dataset_defaults.py)")
     p.add_argument("--temperature", type=float, help="default: the dataset's (mnist-sample 4, fashion-mnist 2)")
     p.add_argument("--alpha", type=float, help="weight of the soft targets, 0..1 (default: the dataset's; "
                                                "mnist-sample 0.9, fashion-mnist 0.25)")

@@ -175,7 +175,7 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: OmitConfig = OmitCon
 def outcomes(result: dict) -> dict:
     """What Lesson 3 claims, measured on a finished result (percent of the omitted class's test
     images right): after the automatic held-out bias, before it, and for the labels-only student;
-    plus the bias and the overall accuracy after it (lab.lesson_check reads these)."""
+    plus the bias and the overall accuracy after it (lab.lessons.check reads these)."""
     k = result["class"]
     return {"omitted_class_after_bias": 100 * result["per_class_accuracy_after"][k],
             "omitted_class_before_bias": 100 * result["per_class_accuracy_before"][k],

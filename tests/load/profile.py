@@ -55,7 +55,7 @@ def summarize(path: Path, top: int = 8) -> dict:
         if IDLE.search(frames[-1]):
             idle += n
             continue
-        kind = ("training" if any("lab/jobs.py" in f or "/_app/jobs.py" in f for f in frames)
+        kind = ("training" if any("lab/serve/jobs.py" in f or "/_app/jobs.py" in f for f in frames)
                 else "script_runs" if any("script_runner.py" in f for f in frames) else "server_other")
         kinds[kind] += n
         if kind in inclusive:

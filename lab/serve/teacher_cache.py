@@ -24,11 +24,11 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from . import checkpoints
-from .data import Dataset, data_dir
-from .errors import CheckpointError, LabError
-from .recipes import TEACHER_CONFIG, summarize, train_teacher
-from .train import Event, TrainConfig, TrainResult
+from .. import checkpoints
+from ..data import Dataset, data_dir
+from ..errors import CheckpointError, LabError
+from ..recipes import TEACHER_CONFIG, summarize, train_teacher
+from ..train import Event, TrainConfig, TrainResult
 
 CACHE_VERSION = 1  # bump when training changes so that old teachers are not reused
 

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import LabError
+from ..errors import LabError
 
 _actor_class = None
 _lock = threading.Lock()

@@ -1,23 +1,16 @@
-"""Pure plotly builders for the instructor's class view (lab.classroom's data in, `go.Figure` out).
-
-    pairs_figure(pairs)         each pair: gain over labels against T, its 95 % interval, α as colour
-    class_sweep_heatmap(cells)  mean gain per (T, α) cell of the class's own runs, count in each cell
-    gain_spread_figure(pairs)   the class's gains as one strip with a box, zero marked
-    qr_png(url)                 a QR code of a link, as PNG bytes (segno)
+"""The instructor's class view: every pair's gain, the class's T × α map, the spread of gains.
 """
 from __future__ import annotations
 
-import io
 
 import plotly.graph_objects as go
 
-from .classroom import PairPoint
-from .figures import COLORS, _figure
+from .style import COLORS, figure
+from ..serve.classroom import PairPoint
 
 
 def _points(gains: list[float]) -> list[float]:
     return [100 * g for g in gains]  # accuracy points (0.01 → 1 point)
-
 
 def pairs_figure(pairs: list[PairPoint], height: int = 380) -> go.Figure:
     """x = T (log), y = gain in points with its paired interval as an error bar, colour = α.
@@ -36,7 +29,7 @@ def pairs_figure(pairs: list[PairPoint], height: int = 380) -> go.Figure:
                  marker=dict(size=11, color=[p.alpha for p in pairs], cmin=0, cmax=1, colorscale="Viridis",
                              line=dict(width=1, color="white"),
                              colorbar=dict(title="α", tickvals=[0, 0.25, 0.5, 0.75, 1], len=0.8)))]
-    return _figure(data, height, showlegend=False,
+    return figure(data, height, showlegend=False,
                    title="Each pair: distilled − labels-only (95 % interval)",
                    xaxis=dict(title="temperature T", type="log", tickvals=[0.5, 1, 2, 4, 8, 16],
                               ticktext=["0.5", "1", "2", "4", "8", "16"]),
@@ -44,7 +37,6 @@ def pairs_figure(pairs: list[PairPoint], height: int = 380) -> go.Figure:
                               zerolinewidth=1, ticksuffix=" pt"),
                    shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=0, y1=0,
                                 line=dict(color="#888", dash="dash", width=1))])
-
 
 def class_sweep_heatmap(cells: list[dict], height: int = 400) -> go.Figure:
     """Rows T, columns α; colour = the cell's mean gain in points (diverging around 0, symmetric so
@@ -71,10 +63,9 @@ def class_sweep_heatmap(cells: list[dict], height: int = 400) -> go.Figure:
                  hovertemplate="%{y} %{x}<br>mean gain %{z:+.2f} pt over %{customdata} pair(s)<extra></extra>")]
     n = sum(sum(row) for row in counts)
     filled = sum(v > 0 for row in counts for v in row)
-    return _figure(data, height, title=f"Class sweep: {n} pair{'s' if n != 1 else ''}, {filled} of {len(cells)} cells",
+    return figure(data, height, title=f"Class sweep: {n} pair{'s' if n != 1 else ''}, {filled} of {len(cells)} cells",
                    xaxis=dict(title="α (weight of the soft targets)", side="bottom"),
                    yaxis=dict(title="temperature T", autorange="reversed"))
-
 
 def gain_spread_figure(pairs: list[PairPoint], height: int = 240) -> go.Figure:
     """Every pair's gain as a dot on one line, with the box of the class's quartiles; 0 dashed."""
@@ -89,7 +80,7 @@ def gain_spread_figure(pairs: list[PairPoint], height: int = 240) -> go.Figure:
                  line=dict(color="#555"), fillcolor="rgba(0,0,0,0.04)", hoverinfo="skip"),
             dict(type="scatter", mode="markers", name="pairs", x=gains, y=jitter, marker=dict(color=colors, size=9),
                  text=[p.who for p in pairs], hovertemplate="%{text}: %{x:+.1f} pt<extra></extra>")]
-    return _figure(data, height, showlegend=False,
+    return figure(data, height, showlegend=False,
                    title="Spread of the class's gains (green/red: beyond that pair's noise; grey: within it)",
                    xaxis=dict(title="gain (accuracy points)", ticksuffix=" pt", zeroline=False,
                               range=[-extent, extent]),  # 0 in the middle: gains right, losses left
@@ -97,11 +88,4 @@ def gain_spread_figure(pairs: list[PairPoint], height: int = 240) -> go.Figure:
                    shapes=[dict(type="line", yref="paper", y0=0, y1=1, x0=0, x1=0,
                                 line=dict(color="#888", dash="dash", width=1))])
 
-
-def qr_png(url: str, scale: int = 10) -> bytes:
-    """The link as a QR code, PNG bytes: black on white, the 4-module quiet zone kept (phones need it),
-    error correction M (a projector's glare or a smudge still scans)."""
-    import segno  # a maintained pure-Python QR library (requirements.txt); writes PNG without Pillow
-    buffer = io.BytesIO()
-    segno.make(url, error="m").save(buffer, kind="png", scale=scale, border=4)
-    return buffer.getvalue()
+__all__ = ['pairs_figure', 'class_sweep_heatmap', 'gain_spread_figure']

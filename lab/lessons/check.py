@@ -1,17 +1,17 @@
 """Does every lesson show what it promises? Train each lesson the way the app does, on several
-seeds, and measure its claims (lab.presets.Claim) on the students' own test split.
+seeds, and measure its claims (lab.lessons.presets.Claim) on the students' own test split.
 
     results = check(subjects(), seeds=range(5))     # one ClaimResult per claim
     all(r.passed for r in results)
 
 A *subject* is a lesson (its settings, its teacher) or a dataset's default Distill run
-(lab.dataset_defaults). Per seed it is trained once and its outcomes are measured (MEASURES);
+(lab.lessons.dataset_defaults). Per seed it is trained once and its outcomes are measured (MEASURES);
 each of its claims then reads one outcome. A claim holds when it holds on *every* seed.
 
 Teachers are the ones a class would use: the shipped pretrained teacher where the lesson uses
 the standard teacher, a teacher trained for the lesson's `teacher_epochs` with the run's seed
 (what the Teacher page trains, Lesson 4), or for a dataset's defaults its teacher recipe,
-trained once and cached on disk (lab.teacher_cache).
+trained once and cached on disk (lab.serve.teacher_cache).
 
 Students of a pair train from the same initial weights, as one stack where they stack
 (lab.experiments.common.train_grid: the MLP; CNNs with BatchNorm train one after the other).
@@ -28,16 +28,16 @@ from typing import Callable, Iterable
 
 import torch
 
-from . import checkpoints
-from .data import Dataset, load, locate
-from .errors import LabError
-from .experiments import omit
-from .experiments.common import Runs, finish, student_config, test_logits, train_grid
+from .. import checkpoints
+from ..data import Dataset, load, locate
+from ..errors import LabError
+from ..experiments import omit
+from ..experiments.common import Runs, finish, student_config, test_logits, train_grid
 from .presets import DEFAULTS, LESSONS, Claim
-from .recipes import TEACHER_CONFIG, teacher_train_logits
-from .stats import over_seeds, paired_difference
-from .teacher_cache import cached_teacher
-from .train import TrainConfig
+from ..recipes import TEACHER_CONFIG, teacher_train_logits
+from ..stats import over_seeds, paired_difference
+from ..serve.teacher_cache import cached_teacher
+from ..train import TrainConfig
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -122,7 +122,7 @@ def lesson_subject(lesson) -> Subject:
 
 
 def defaults_subject(dataset_name: str) -> Subject:
-    """A dataset's default Distill run (lab.dataset_defaults) and its claims."""
+    """A dataset's default Distill run (lab.lessons.dataset_defaults) and its claims."""
     from .dataset_defaults import defaults_for
     d = defaults_for(dataset_name)
     settings = {**DEFAULTS, "dataset": dataset_name, "student": d.student, "temperature": d.temperature,
@@ -245,7 +245,7 @@ def _seed_interval_low(measured: list[dict]) -> float:
 
 def _image_interval_low(measured: list[dict]) -> float:
     """The seed-averaged gain's paired bootstrap over test images (each image keeps its seeds together)."""
-    from .experiments.frontier import seed_averaged_interval
+    from ..experiments.frontier import seed_averaged_interval
     return 100 * seed_averaged_interval([m["_right"][0] for m in measured], [m["_right"][1] for m in measured])[1]
 
 

@@ -14,6 +14,8 @@ display name its student chose (config "display_name"), else the student is "ano
 """
 from __future__ import annotations
 
+import io
+
 import datetime
 import functools
 import math
@@ -22,8 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from . import stats
-from .experiments.sweep import SweepConfig
+from .. import stats
+from ..experiments.sweep import SweepConfig
 
 PAIR_KINDS = ("hard", "distilled")
 # The class sweep uses the Experiments page's grid, so the class's heatmap reads like the sweep's.
@@ -205,10 +207,19 @@ def empty_cells(cells: list[dict]) -> list[tuple[float, float]]:
 # ---------------------------------------------------------------- the queue
 
 def queue_rows(snapshot: dict, names: dict[str, str]) -> list[dict]:
-    """lab.jobs' snapshot as rows to show: running first, then waiting in order (position 1 = next).
+    """lab.serve.jobs' snapshot as rows to show: running first, then waiting in order (position 1 = next).
     An owner the history has not seen yet (a first job still waiting) is "a new student"."""
     rows = [{"who": names.get(owner or "", "a new student"), "what": label, "state": "training", "position": 0}
             for _, label, owner in snapshot.get("running", [])]
     rows += [{"who": names.get(owner or "", "a new student"), "what": label, "state": "waiting",
               "position": place} for place, (_, label, owner) in enumerate(snapshot.get("waiting", []), start=1)]
     return rows
+
+
+def qr_png(url: str, scale: int = 10) -> bytes:
+    """The link as a QR code, PNG bytes: black on white, the 4-module quiet zone kept (phones need it),
+    error correction M (a projector's glare or a smudge still scans)."""
+    import segno  # a maintained pure-Python QR library (requirements.txt); writes PNG without Pillow
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="png", scale=scale, border=4)
+    return buffer.getvalue()

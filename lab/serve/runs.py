@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .errors import LabError
+from ..errors import LabError
 
 STATUSES = ("running", "finished", "stopped", "failed", "incomplete")
 # The training engine's final events -> a run's status (a diverged run failed, with a message).
@@ -206,7 +206,7 @@ def default_path() -> Path:
     """$LAB_RUNS_DB, else runs.sqlite3 in the lab's data folder ($LAB_DATA_DIR)."""
     if os.environ.get("LAB_RUNS_DB"):
         return Path(os.environ["LAB_RUNS_DB"]).expanduser()
-    from .data import data_dir
+    from ..data import data_dir
     return data_dir() / "runs.sqlite3"
 
 

@@ -1,14 +1,5 @@
-"""Pure plotly builders for the experiments (issue 5): result dicts in, `go.Figure` out.
-No Streamlit here, so tests read each figure's JSON (`fig.to_dict()`).
-
-    sweep_heatmap(sweep_result)                mean accuracy over T × α; baseline, best cell, spread
-    sweep_students({student: sweep_result})    best accuracy over α at each T, one line per student
-    per_class_bars({name: accuracies}, classes, highlight)   grouped bars, one class highlighted
-    data_efficiency(transfer_size_result)      hard vs distilled accuracy over training-set size
-    methods_bars(methods_result)               test accuracy and agreement per distillation target
-    reliability_diagram({name: row})           accuracy against confidence, with the diagonal
-    gradient_norms(gradient_result, T)         soft-term gradient norm over T per loss variant
-    ensemble_bars(ensemble_result)             members, their ensemble, and the three students
+"""The experiments' charts (sweep, transfer size, methods, calibration, gradients, ensemble,
+frontier, black box): result dicts in, `go.Figure` out.
 """
 from __future__ import annotations
 
@@ -16,11 +7,13 @@ import math
 
 import plotly.graph_objects as go
 
-from .figures import COLORS, _layout
+from ..experiments.frontier import pareto_front
+from .style import COLORS, styled, log_ticks, percent_format
+
 
 VARIANT_NAMES = {"hinton": "T²·KL, batchmean (correct)", "no-t2": "no T² factor", "kl-mean": "KL reduction=\"mean\""}
-VARIANT_COLORS = {"hinton": COLORS["distilled"], "no-t2": COLORS["hard"], "kl-mean": COLORS["teacher"]}
 
+VARIANT_COLORS = {"hinton": COLORS["distilled"], "no-t2": COLORS["hard"], "kl-mean": COLORS["teacher"]}
 
 def sweep_heatmap(result: dict, height: int = 420) -> go.Figure:
     """Mean test accuracy per (T, α) cell, the spread over seeds in each cell's text, the α = 0
@@ -54,18 +47,9 @@ def sweep_heatmap(result: dict, height: int = 420) -> go.Figure:
                        xanchor="left", font=dict(size=12))
     fig.update_yaxes(autorange="reversed")
     n = len(result.get("seeds", []))
-    return _layout(fig, height, title=f"{result.get('student', 'student')}: test accuracy over T × α "
+    return styled(fig, height, title=f"{result.get('student', 'student')}: test accuracy over T × α "
                                       f"(mean of {n} seed{'s' if n != 1 else ''}; ± half the spread)",
                    margin=dict(l=10, r=10, t=40, b=70))
-
-
-def percent_format(values) -> str:
-    """A d3 percent format with enough decimals that ticks over this range differ: over 93.5-94.5 %
-    ".0%" labels the ticks 94 %, 94 %, 94 %…"""
-    values = [v for v in values if v is not None]
-    span = (max(values) - min(values)) if values else 1.0
-    return ".0%" if span >= 0.05 else (".1%" if span >= 0.005 else ".2%")
-
 
 def sweep_students(results: dict[str, dict], height: int = 340) -> go.Figure:
     """For each student's sweep: the best mean accuracy over α at every T (where is its best T?),
@@ -84,8 +68,7 @@ def sweep_students(results: dict[str, dict], height: int = 340) -> go.Figure:
                                  line=dict(color=color, dash="dot")))
     fig.update_xaxes(title="temperature T", type="log")
     fig.update_yaxes(title="test accuracy", tickformat=".0%")
-    return _layout(fig, height, title="Which temperature suits which student size?")
-
+    return styled(fig, height, title="Which temperature suits which student size?")
 
 def per_class_bars(series: dict[str, list[float]], classes, highlight: int | None = None,
                    height: int = 340, title: str = "Per-class test accuracy") -> go.Figure:
@@ -101,8 +84,7 @@ def per_class_bars(series: dict[str, list[float]], classes, highlight: int | Non
                       layer="below", annotation_text="omitted", annotation_position="top")
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%", title="accuracy")
     fig.update_xaxes(title="class", type="category")
-    return _layout(fig, height, title=title, barmode="group")
-
+    return styled(fig, height, title=title, barmode="group")
 
 def data_efficiency(result: dict, height: int = 360) -> go.Figure:
     """Test accuracy against training images used (log scale): labels vs soft targets; each
@@ -122,8 +104,7 @@ def data_efficiency(result: dict, height: int = 360) -> go.Figure:
                                  hovertemplate="%{x} images (%{customdata})<br>%{y:.2%}<extra>" + name + "</extra>"))
     fig.update_xaxes(title="training images used", type="log")
     fig.update_yaxes(title="test accuracy", tickformat=".0%")
-    return _layout(fig, height, title="Data efficiency: accuracy against training-set size")
-
+    return styled(fig, height, title="Data efficiency: accuracy against training-set size")
 
 def methods_bars(result: dict, height: int = 340) -> go.Figure:
     """Test accuracy and agreement with the teacher for each distillation target."""
@@ -136,9 +117,8 @@ def methods_bars(result: dict, height: int = 340) -> go.Figure:
                marker_color=COLORS["teacher"]),
     ])
     fig.update_yaxes(range=[0, 1.1], tickformat=".0%")
-    return _layout(fig, height, title=f"{result.get('student', 'student')}: what the student learns from",
+    return styled(fig, height, title=f"{result.get('student', 'student')}: what the student learns from",
                    barmode="group")
-
 
 def reliability_diagram(rows: dict[str, dict], height: int = 380) -> go.Figure:
     """Accuracy against confidence per confidence bin (bins with no image are skipped); a
@@ -159,8 +139,7 @@ def reliability_diagram(rows: dict[str, dict], height: int = 380) -> go.Figure:
             hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<br>%{customdata} images<extra>" + name + "</extra>"))
     fig.update_xaxes(title="confidence (top-class probability)", range=[0, 1.02])
     fig.update_yaxes(title="accuracy", range=[0, 1.02])
-    return _layout(fig, height, title="Reliability diagram")
-
+    return styled(fig, height, title="Reliability diagram")
 
 def gradient_norms(result: dict, temperature: float | None = None, height: int = 360) -> go.Figure:
     """‖∂ soft term / ∂ z_s‖ over T for each loss variant (log-log): with T² it levels off, without
@@ -177,8 +156,7 @@ def gradient_norms(result: dict, temperature: float | None = None, height: int =
                            xanchor="left", yanchor="top", font=dict(color=COLORS["accent"]))
     fig.update_xaxes(title="temperature T", type="log")
     fig.update_yaxes(title="gradient norm of the soft term", type="log")
-    return _layout(fig, height, title="What breaks: the teacher's learning signal as T grows")
-
+    return styled(fig, height, title="What breaks: the teacher's learning signal as T grows")
 
 def ensemble_bars(result: dict, height: int = 360) -> go.Figure:
     """Each member's test accuracy, the ensemble's, and the three students (same initial weights)."""
@@ -193,4 +171,75 @@ def ensemble_bars(result: dict, height: int = 360) -> go.Figure:
                            name="test accuracy"))
     low = min(y)
     fig.update_yaxes(range=[max(0.0, low - 0.05), min(1.0, max(y) + 0.03)], tickformat=".0%", title="test accuracy")
-    return _layout(fig, height, title="Many teachers → one student")
+    return styled(fig, height, title="Many teachers → one student")
+
+COST_AXES = {"params": "parameters (log scale)", "latency_ms_b1": "CPU latency, ms per image at batch 1 (log scale)",
+             "macs": "multiply-adds per image (log scale)"}
+
+SETTING_COLORS = {"full-logits": COLORS["distilled"], "top-5": "#00B894", "top-2": "#55EFC4", "top-1": "#81ECEC",
+                  "answer": COLORS["accent"], "unlabeled": COLORS["teacher"]}
+
+def frontier_chart(result: dict, cost: str = "params", height: int = 420) -> go.Figure:
+    """Mean accuracy of every rung on labels and distilled (bars: the spread over seeds), against
+    its cost; the distilled Pareto front as a line; the teacher as a dashed reference line."""
+    rungs = sorted(result["rungs"], key=lambda r: r[cost])
+    teacher = result["teacher"]
+    xs = [r[cost] for r in rungs]
+    fig = go.Figure()
+    for key, name, color in (("hard", "labels only", COLORS["hard"]), ("distilled", "distilled", COLORS["distilled"])):
+        fig.add_trace(go.Scatter(
+            x=xs, y=[r[f"{key}_mean"] for r in rungs], mode="markers", name=name,
+            marker=dict(color=color, size=11, symbol="circle" if key == "distilled" else "diamond"),
+            error_y=dict(type="data", array=[r[f"{key}_spread"] / 2 for r in rungs], visible=True),
+            text=[r["arch"] for r in rungs],
+            customdata=[[teacher["params"] / r["params"], r["recovered" if key == "distilled" else "recovered_labels"]]
+                        for r in rungs],
+            hovertemplate="%{text}<br>%{x:,.4g}<br>%{y:.2%} (%{customdata[1]:.1%} of the teacher)<br>"
+                          "%{customdata[0]:.0f}× fewer parameters<extra>" + name + "</extra>"))
+    front = set(pareto_front(result, cost))
+    on_front = [r for r in rungs if r["arch"] in front]
+    fig.add_trace(go.Scatter(x=[r[cost] for r in on_front], y=[r["distilled_mean"] for r in on_front],
+                             mode="lines+text", name="Pareto front (distilled)", text=[r["arch"] for r in on_front],
+                             textposition="bottom right", line=dict(color=COLORS["distilled"], width=2, dash="dot"),
+                             hoverinfo="skip"))
+    fig.add_hline(y=teacher["accuracy"], line_dash="dash", line_color=COLORS["teacher"],
+                  annotation_text=f"teacher {teacher['accuracy']:.1%}", annotation_position="bottom left")
+    if cost in teacher:
+        fig.add_trace(go.Scatter(x=[teacher[cost]], y=[teacher["accuracy"]], mode="markers", name="teacher",
+                                 marker=dict(color=COLORS["teacher"], size=14, symbol="star")))
+        xs = xs + [teacher[cost]]
+    fig.update_xaxes(title=COST_AXES.get(cost, cost), type="log", tickvals=log_ticks(xs))
+    fig.update_yaxes(title="test accuracy", tickformat=".0%")
+    n = len(result.get("seeds", []))
+    return styled(fig, height, title=f"Accuracy against {COST_AXES.get(cost, cost).split(' (')[0]} "
+                                      f"(mean of {n} seed{'s' if n != 1 else ''}; bars: spread)")
+
+def blackbox_curves(result: dict, height: int = 420) -> go.Figure:
+    """Mean test accuracy against teacher queries (log x) per setting, each seed a faint dot, and the
+    labels-only student on the same number of labeled images (dashed); past the training set's size
+    the extra queries are augmented copies."""
+    budgets = result["budgets"]
+    fig = go.Figure()
+    series = [(s["name"], result["mean"][s["name"]], result["accuracies"][s["name"]],
+               SETTING_COLORS.get(s["name"], COLORS["accent"]), "solid") for s in result["settings"]]
+    series.append(("labels only (baseline)", result["baseline"]["mean"], result["baseline"]["accuracies"],
+                   COLORS["hard"], "dash"))
+    for name, mean, per_seed, color, dash in series:
+        if per_seed and len(per_seed[0]) > 1:
+            fig.add_trace(go.Scatter(x=[b for b, accs in zip(budgets, per_seed) for _ in accs],
+                                     y=[a for accs in per_seed for a in accs], mode="markers", showlegend=False,
+                                     marker=dict(color=color, opacity=0.35, size=6), hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=budgets, y=mean, mode="lines+markers", name=name,
+                                 line=dict(color=color, width=3, dash=dash),
+                                 hovertemplate="%{x:,} queries<br>%{y:.2%}<extra>" + name + "</extra>"))
+    n = result.get("train_size")
+    if n and max(budgets) > n:
+        fig.add_vline(x=n, line_dash="dot", line_color=COLORS["reference"])
+        fig.add_annotation(x=math.log10(n), y=0, yref="paper", text="whole training set → augmented copies",
+                           showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=11))
+    fig.update_xaxes(title="teacher queries (images labelled by the teacher; log scale)", type="log",
+                     tickvals=log_ticks(budgets))
+    fig.update_yaxes(title="test accuracy", tickformat=".0%")
+    return styled(fig, height, title="What a query-only teacher teaches, per query budget")
+
+__all__ = ['VARIANT_NAMES', 'VARIANT_COLORS', 'sweep_heatmap', 'sweep_students', 'per_class_bars', 'data_efficiency', 'methods_bars', 'reliability_diagram', 'gradient_norms', 'ensemble_bars', 'COST_AXES', 'SETTING_COLORS', 'frontier_chart', 'blackbox_curves']

@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from .errors import LabError
+from ..errors import LabError
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
 

@@ -17,9 +17,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .data import DATASETS
-from .errors import ConfigError
-from .models import MODELS, TEACHERS
+from ..data import DATASETS
+from ..errors import ConfigError
+from ..models import MODELS, TEACHERS
 
 DEFAULTS = {"dataset": "mnist-sample", "teacher": "teacher-cnn", "student": "student-mlp", "temperature": 4.0,
             "alpha": 0.9, "epochs": 12, "teacher_epochs": 10, "seed": 0, "page": "distill", "hidden_class": None}
@@ -34,8 +34,8 @@ URL_NAMES = {"dataset": "dataset", "teacher": "teacher", "student": "student", "
 
 @dataclass(frozen=True)
 class Claim:
-    """What a lesson promises, as data. `python -m lab lessons --check` (lab.lesson_check) trains the
-    lesson on several seeds, measures `measure` (lab.lesson_check.MEASURES) on each, and the claim
+    """What a lesson promises, as data. `python -m lab lessons --check` (lab.lessons.check) trains the
+    lesson on several seeds, measures `measure` (lab.lessons.check.MEASURES) on each, and the claim
     holds when every seed's value is above `bound` (below it when `above` is False). A `pooled`
     claim is about the mean over the seeds: its measure is computed once from all of their runs."""
     text: str
