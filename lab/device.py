@@ -35,13 +35,20 @@ def bf16_is_fast(device_type: str) -> bool:
     if os.environ.get("LAB_PRECISION") == "fp32":
         return False
     if device_type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        # Not torch.cuda.is_bf16_supported(): it also says yes where bf16 is only emulated (T4, V100).
+        return native_cuda_bf16(torch.cuda.get_device_capability())
     if device_type == "cpu":
         try:
             return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
         except (AttributeError, RuntimeError):
             return False
     return False
+
+
+def native_cuda_bf16(capability: tuple[int, int]) -> bool:
+    """bf16 tensor cores are native from compute capability 8.0 (Ampere: A100, RTX 30xx) on;
+    Turing (7.5, T4) and Volta (7.0, V100) run bf16 emulated, slower than fp32."""
+    return tuple(capability) >= (8, 0)
 
 
 def autocast(device: torch.device | str):
