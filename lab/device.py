@@ -8,6 +8,7 @@ import time
 
 import torch
 
+from .cores import available_cores, cgroup_cpu_limit, cgroup_usage_seconds
 from .errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -71,14 +72,25 @@ def free_cores() -> int:
     waits for it at each barrier. Measured on a 2-core machine shared with 4 busy
     processes: a student epoch took 7x longer, a teacher epoch 3x longer with 2 threads
     than with 1. On an idle machine 2 threads are ~1.7x faster for the convolutions."""
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     busy = _busy_cores(0.1)
     return max(1, min(cores, round(cores - busy + 0.25)))
 
 
 def _busy_cores(window_s: float) -> float:
-    """Cores busy with other work right now: /proc/stat sampled over a short window (this
-    process sleeps meanwhile), else the 1-minute load average (which lags and counts us)."""
+    """Cores busy with other work right now, sampled over a short window while this process
+    sleeps: under a cgroup CPU quota, the cgroup's own CPU time less this process's (the host's
+    other tenants do not spend our quota); else /proc/stat (the host's busy share, scaled to the
+    cores we may use); else the 1-minute load average (which lags and counts us)."""
+    limit = cgroup_cpu_limit()
+    if limit is not None and cgroup_usage_seconds(limit) is not None:
+        wall0, own0, used0 = time.perf_counter(), time.process_time(), cgroup_usage_seconds(limit)
+        time.sleep(window_s)
+        used1 = cgroup_usage_seconds(limit)
+        if used1 is not None:
+            others = (used1 - used0) - (time.process_time() - own0)
+            return max(0.0, others / max(time.perf_counter() - wall0, 1e-9))
+
     def ticks():
         with open("/proc/stat") as f:
             values = [int(v) for v in f.readline().split()[1:]]
@@ -88,7 +100,7 @@ def _busy_cores(window_s: float) -> float:
         busy0, total0 = ticks()
         time.sleep(window_s)
         busy1, total1 = ticks()
-        return (os.cpu_count() or 1) * (busy1 - busy0) / max(total1 - total0, 1)
+        return available_cores() * (busy1 - busy0) / max(total1 - total0, 1)
     except (OSError, ValueError, IndexError):
         try:
             return os.getloadavg()[0]
@@ -100,7 +112,7 @@ def cap_threads(limit: int | None = None) -> int:
     """Use at most `limit` cores for intra-op work (default: $LAB_THREADS, else the cores
     that other processes leave free, see `free_cores`); returns the count set.
     The app caps this so one training job cannot starve the web server."""
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     if limit is None and os.environ.get("LAB_THREADS", "").isdigit():
         limit = int(os.environ["LAB_THREADS"])
     n = max(1, min(cores, limit or free_cores()))

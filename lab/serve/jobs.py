@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from ..cores import available_cores
 from ..errors import LabError
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
@@ -31,10 +32,11 @@ STATES = ("queued", "running", "finished", "failed", "cancelled")
 def default_limit() -> int:
     """Concurrent jobs for this machine: $LAB_MAX_JOBS, else one per two cores (at least one).
     Each training job already uses several threads for its tensor maths; more jobs than that
-    only make every job slower and the web server less responsive."""
+    only make every job slower and the web server less responsive. Cores as the container's
+    CPU quota allows, not the host's count (lab.cores)."""
     if os.environ.get("LAB_MAX_JOBS"):
         return max(1, int(os.environ["LAB_MAX_JOBS"]))
-    return max(1, (os.cpu_count() or 1) // 2)
+    return max(1, available_cores() // 2)
 
 
 class Job:

@@ -24,6 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ..cores import available_cores
 from ..errors import LabError
 
 _actor_class = None
@@ -58,7 +59,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> dict:
             options = dict(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
                            runtime_env=runtime_env, configure_logging=False)
             if address == "local":
-                options["num_cpus"] = num_cpus or os.cpu_count() or 1
+                options["num_cpus"] = num_cpus or available_cores()  # the container's quota, not the host's cores
             else:
                 options["address"] = address
             _in_lasting_thread(lambda: ray.init(**options))
