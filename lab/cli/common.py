@@ -1,15 +1,69 @@
-"""What every command group shares: progress bars on stderr, the run history a training command
-records into, comma-separated number options, and writing a result as JSON."""
+"""What every command group shares: the options every command of a kind takes (--threads, an
+experiment's --teacher/--epochs/--device/--no-cache/--out), one way to turn the options into a
+config (with the dataset's measured defaults for those left out), progress bars on stderr, the run
+history a training command records into, comma-separated options, and writing a result as JSON."""
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
+from .. import checkpoints
+from ..data import load
+from ..device import DEVICES
 from ..errors import ConfigError, LabError
+from ..lessons.dataset_defaults import defaults_for
 from ..serve.runs import HistoryError, cli_identity, open_store
 from ..train import Event
+
+
+def threads_option(p) -> None:
+    """--threads, as lab.device.cap_threads reads it (main() applies it before the command runs)."""
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: $LAB_THREADS, else the cores "
+                                               "other processes leave free when the command starts)")
+
+
+def experiment_options(p, teacher: bool = True) -> None:
+    """The options every experiment command shares."""
+    if teacher:
+        p.add_argument("--teacher", type=Path, required=True, help="a folder written by `teacher`")
+    p.add_argument("--epochs", type=int, help="passes over the whole training set per run")
+    p.add_argument("--device", choices=DEVICES, default="auto")
+    threads_option(p)
+    p.add_argument("--no-cache", action="store_true", dest="no_cache", help="recompute even if cached")
+    p.add_argument("--out", type=Path, required=True, help="folder to write <experiment>.json into")
+
+
+def load_teacher(folder):
+    """(teacher model, the dataset it was trained on) from a folder written by `teacher`."""
+    teacher, card = checkpoints.load(folder)
+    return teacher, load(card["dataset"])
+
+
+# The settings of a dataset's default Distill run that a command may take when they are left out.
+DISTILL_RUN = ("student", "temperature", "alpha", "epochs")
+
+
+def dataset_option(args, name: str, dataset: str):
+    """The option `name` as given on the command line, else `dataset`'s measured default
+    (lab/lessons/dataset_defaults.py: student, temperature, alpha, epochs)."""
+    given = getattr(args, name, None)
+    return getattr(defaults_for(dataset), name) if given is None else given
+
+
+def config_from_args(base, args, dataset: str | None = None, follow: tuple[str, ...] = ()):
+    """`base` (a frozen config dataclass) with every option given on the command line applied: the
+    argument of the same name as a field, when it is not None. The fields in `follow` that were left
+    out take `dataset`'s measured default instead of `base`'s: `follow` names the settings where a
+    command borrows the lab's Distill default (T = 4, α = 0.9 on mnist-sample; T = 2, α = 0.25 on
+    Fashion-MNIST), not those an experiment chose for its own lesson (omit's T = 8, methods' CNN)."""
+    names = {f.name for f in fields(base)}
+    assert set(follow) <= names, (follow, type(base).__name__)
+    changes = {name: dataset_option(args, name, dataset) for name in follow}
+    changes.update({name: getattr(args, name) for name in names - set(follow)
+                    if getattr(args, name, None) is not None})
+    return replace(base, **changes)
 
 
 def progress(events, label: str):
@@ -38,13 +92,6 @@ def last_event(events) -> Event:
     for event in events:
         pass
     return event
-
-
-def with_options(base, args):
-    """A TrainConfig with the command's --epochs/--seed/--device/--lr/--batch-size applied."""
-    changes = {k: getattr(args, k) for k in ("epochs", "seed", "device", "lr", "batch_size")
-               if getattr(args, k, None) is not None}
-    return replace(base, **changes)
 
 
 class _NoHistory:
@@ -85,6 +132,10 @@ def ints(text: str) -> tuple[int, ...]:
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise ConfigError(f"Expected comma-separated whole numbers, e.g. 0,1 (got {text!r}).") from None
+
+
+def names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
 
 
 def drain(progress_events, label: str) -> dict:

@@ -9,6 +9,7 @@ import sys
 from ..errors import ConfigError
 from ..experiments.common import jsonable
 from ..lessons.check import ClaimResult, check, subjects
+from .common import threads_option
 
 
 def cmd_lessons(args) -> int:
@@ -53,5 +54,5 @@ def register(sub) -> None:
     p.add_argument("--lesson", action="append", help="only this lesson (repeatable; default: all)")
     p.add_argument("--dataset", action="append",
                    help="only this dataset's default Distill run (repeatable; default: every dataset measured)")
-    p.add_argument("--threads", type=int, help="CPU threads to use (default: the free cores)")
+    threads_option(p)
     p.set_defaults(func=cmd_lessons)

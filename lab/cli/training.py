@@ -3,7 +3,6 @@ init) and `evaluate` (a saved model's accuracy on a test set)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ..models import DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
 from ..objectives import OBJECTIVES
 from ..recipes import STUDENT_CONFIG, TEACHER_CONFIG, distill_pair, save_result, train_teacher
 from ..serve.runs import new_session_id
-from .common import history, last_event, progress, with_options
+from .common import config_from_args, dataset_option, history, last_event, progress, threads_option
 
 
 def training_options(p, default_epochs):
@@ -27,12 +26,12 @@ def training_options(p, default_epochs):
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument("--device", choices=DEVICES, default="auto")
-    p.add_argument("--threads", type=int, help="CPU threads to use (default: all cores)")
+    threads_option(p)
 
 
 def cmd_teacher(args) -> int:
     dataset = load(args.dataset)
-    config = with_options(defaults_for(dataset.name).teacher, args)  # the dataset's teacher recipe
+    config = config_from_args(defaults_for(dataset.name).teacher, args)  # the dataset's teacher recipe
     store, who = history()
     with store.recording("teacher", config.as_dict(), dataset=dataset.name, arch=args.model, **who) as rec:
         event = last_event(progress(rec.watch(train_teacher(dataset, args.model, config)), f"teacher {args.model}"))
@@ -57,11 +56,9 @@ def cmd_distill(args) -> int:
     teacher, teacher_card = checkpoints.load(args.teacher)
     dataset = load(teacher_card["dataset"])
     # Options left out take the dataset's measured defaults (lab/lessons/dataset_defaults.py: T, α, epochs differ).
-    defaults = defaults_for(dataset.name)
-    args.student = args.student or defaults.student
-    args.temperature = defaults.temperature if args.temperature is None else args.temperature
-    args.alpha = defaults.alpha if args.alpha is None else args.alpha
-    config = with_options(replace(STUDENT_CONFIG, epochs=defaults.epochs), args)
+    args.student, args.temperature, args.alpha = (dataset_option(args, name, dataset.name)
+                                                  for name in ("student", "temperature", "alpha"))
+    config = config_from_args(STUDENT_CONFIG, args, dataset.name, follow=("epochs",))
     pairs = distill_pair(dataset, teacher, args.student, args.temperature, args.alpha, config,
                          method=args.method)
     out = Path(args.out)
