@@ -4,10 +4,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from lab import checkpoints
 from lab.errors import ConfigError
 from lab.experiments import seeds
+from lab.experiments import common
 from lab.experiments.common import finish
 from lab.metrics import predict_logits
 from lab.recipes import STUDENT_CONFIG, distill_pair, teacher_train_logits
@@ -24,9 +26,17 @@ def test_each_seed_is_the_pair_the_distill_page_trains(sample, teacher, tmp_path
     config = seeds.SeedsConfig(student="student-mlp", temperature=4.0, alpha=0.9, epochs=2, seeds=(0, 1),
                                device="cpu")
     logits = teacher_train_logits(teacher, sample, "cpu")
+    measured = []  # the test logits the experiment scores, per seed (hard, distilled), recorded as they pass
+
+    def recorded_test_logits(model, dataset):
+        measured.append(common.test_logits(model, dataset))
+        return measured[-1]
+
+    monkeypatch.setattr(seeds, "test_logits", recorded_test_logits)
     result = finish(seeds.experiment(sample, teacher, config, teacher_logits=logits)).result
     assert [r["seed"] for r in result["per_seed"]] == [0, 1] and result["n_test"] == len(sample.test_labels)
-    for row in result["per_seed"]:
+    assert len(measured) == 2 * len(config.seeds)
+    for i, row in enumerate(result["per_seed"]):
         # The separately trained pair at this seed (what the Distill page runs), same settings.
         separate = {}
         for name, event in distill_pair(sample, teacher, "student-mlp", 4.0, 0.9,
@@ -34,9 +44,14 @@ def test_each_seed_is_the_pair_the_distill_page_trains(sample, teacher, tmp_path
                                         teacher_logits=logits):
             if event.done:
                 separate[name] = predict_logits(event.result.model, sample.test_images, sample.mean, sample.std)
-        for name in ("hard", "distilled"):
-            alone = (separate[name].argmax(-1) == sample.test_labels).double().mean().item()
-            assert row[name] == pytest.approx(alone, abs=0.02), (row["seed"], name)  # stacked ≈ separate
+        right = {}
+        for name, stacked in zip(("hard", "distilled"), measured[2 * i:2 * i + 2]):
+            # stacked = separate, bit for bit: the same prediction on every test image
+            assert torch.equal(stacked.argmax(-1), separate[name].argmax(-1)), (row["seed"], name)
+            right[name] = separate[name].argmax(-1) == sample.test_labels
+            assert row[name] * len(sample.test_labels) == pytest.approx(int(right[name].sum()), abs=1e-6)
+        assert row["paired"]["only_a"] == int((right["hard"] & ~right["distilled"]).sum())
+        assert row["paired"]["only_b"] == int((right["distilled"] & ~right["hard"]).sum())
         paired = row["paired"]
         assert row["gain"] == pytest.approx(row["distilled"] - row["hard"])
         assert row["gain"] == pytest.approx((paired["only_b"] - paired["only_a"]) / result["n_test"])
