@@ -5,21 +5,24 @@ from __future__ import annotations
 import torch
 
 from .data import Dataset, normalize
-from .device import autocast
 
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, mean, std,
                    batch_size: int = 1000) -> torch.Tensor:
     """(N, K) float32 logits for uint8 (N, C, H, W) images, in eval mode, on the images' device.
-    A stack of G models (lab.stacking.StackedModels) gives (G, N, K); `accuracy` then averages the members."""
+    A stack of G models (lab.stacking.StackedModels) gives (G, N, K); `accuracy` then averages the members.
+
+    Always in fp32, even where training runs under bf16 autocast: every accuracy a card, a page
+    or a test reports, and the teacher's cached soft targets, are the fp32 model's (bf16 logits
+    round to ~3 significant digits, enough to flip a close top-2 on a few test images)."""
     was_training = model.training
     model.eval()
     try:
         parts = []
         for start in range(0, len(images), batch_size):
             x = normalize(images[start:start + batch_size], mean, std)
-            with autocast(x.device):
+            with torch.autocast(x.device.type, enabled=False):  # fp32 inside a caller's autocast too
                 parts.append(model(x).float())
         # (N, K); a stack of G models (lab.stacking) gives (G, N, K): images are the second-last dim
         return torch.cat(parts, dim=-2) if parts else torch.empty(0, 0)

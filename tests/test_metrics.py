@@ -42,3 +42,42 @@ def test_agreement_by_hand():
     other = torch.nn.functional.one_hot(torch.tensor([0, 1, 1, 2]), 3).float()  # predicts 0, 1, 1, 2
     assert agreement(LOGITS, other) == pytest.approx(3 / 4)  # LOGITS predict 0, 0, 1, 2
     assert agreement(LOGITS, LOGITS) == 1.0
+
+
+def test_evaluation_and_teacher_logits_are_fp32_where_training_uses_bf16(sample, monkeypatch):
+    """Where bf16 autocast is on for training (native bf16: Ampere GPUs, AVX512-BF16 CPUs; forced
+    here so the test means the same on every machine), logits for evaluation and the teacher's
+    cached soft targets are still the fp32 model's, bit for bit."""
+    from lab import device
+    from lab.data import normalize
+    from lab.metrics import predict_logits
+    from lab.recipes import init_model, teacher_train_logits
+    monkeypatch.setattr(device, "bf16_is_fast", lambda device_type: True)
+    model = init_model("student-cnn-tiny", sample, seed=0).eval()
+    images = sample.test_images[:200]
+    with torch.no_grad():
+        fp32 = model(normalize(images, sample.mean, sample.std))
+        with device.autocast("cpu"):
+            bf16 = model(normalize(images, sample.mean, sample.std)).float()
+    assert not torch.equal(bf16, fp32)  # the autocast really is on: its logits differ
+    assert torch.equal(predict_logits(model, images, sample.mean, sample.std), fp32)
+    with device.autocast("cpu"):  # inside a caller's autocast (a training step) too
+        assert torch.equal(predict_logits(model, images, sample.mean, sample.std), fp32)
+    small = sample.subset(torch.arange(200))
+    with torch.no_grad():
+        expected = model(normalize(small.train_images, small.mean, small.std))
+    assert torch.equal(teacher_train_logits(model, small, "cpu"), expected)
+
+
+def test_a_run_says_it_trained_in_bf16_and_was_evaluated_in_fp32(sample, monkeypatch):
+    from dataclasses import replace
+
+    from lab import device
+    from lab.losses import HardLabels
+    from lab.recipes import STUDENT_CONFIG, init_model
+    from lab.train import run_to_end, train
+    monkeypatch.setattr(device, "bf16_is_fast", lambda device_type: True)
+    small = sample.subset(torch.arange(256))
+    result = run_to_end(train(init_model("student-mlp", small, 0), small, HardLabels(),
+                              replace(STUDENT_CONFIG, epochs=1, device="cpu")))
+    assert result.metrics["precision"] == "bf16" and result.metrics["evaluation_precision"] == "fp32"
