@@ -13,7 +13,7 @@ from lab.serve import runs
 from lab.serve.runs import HistoryError, RunStore, migrate
 from lab.train import Event, TrainResult
 
-LAB_DIR = Path(runs.__file__).parents[1]  # lab/, above lab/serve/
+LAB_DIR = Path(runs.__file__).parents[2]  # lab/, above lab/serve/runs/__init__.py
 
 # Subprocesses import lab.serve.runs without lab/__init__ (which imports torch): fast to start.
 PRELUDE = f"""

@@ -1,18 +1,5 @@
-"""Run history: every training run (teacher, students, sweeps...) in one SQLite file.
-
-    store = open_store()                         # $LAB_RUNS_DB, else <data folder>/runs.sqlite3
-    run_id = store.start_run("teacher", config, dataset="mnist-sample", arch="teacher-cnn")
-    store.update_run(run_id, curves=history)      # also a heartbeat
-    store.finish_run(run_id, "finished", metrics=..., checkpoint="runs/teacher")
-    store.list_runs(session="abc")                # -> [Run], newest first
-    store.list_runs(status=["finished", "stopped"], limit=100, offset=100, curves=False)  # one page
-    store.count_runs(session="abc"), store.distinct("dataset")
-
-Or let a recorder follow a training generator (what the CLI does):
-
-    with store.recording("teacher", config, dataset=..., arch=...) as rec:
-        for event in rec.watch(train_teacher(...)): ...
-        rec.finish(checkpoint=folder, metrics=card["metrics"])
+"""The run history in one SQLite file: writing a run (start, update, finish, delete), reading runs
+back (filters, pages, counts), and one store per process (`open_store`).
 
 Why it holds when a class uses it at once:
 - WAL mode: readers never block the writer; every write is one short `BEGIN IMMEDIATE`
@@ -21,140 +8,27 @@ Why it holds when a class uses it at once:
 - A run's row stores the pid and the start time of the process that writes it (and the
   boot id). `mark_incomplete_on_start()` turns rows left "running" by a process that no
   longer exists into "incomplete"; a live run in another process is left alone.
-- The schema has a version; `MIGRATIONS[n]` upgrades version n-1 to n in one transaction.
-  Nothing is ever dropped: an old database keeps every run.
 """
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import math
 import os
 import socket
 import sqlite3
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import LabError
+from .process import process_alive, process_marker
+from .record import Recorder
+from .schema import STATUSES, HistoryError, migrate
 
-STATUSES = ("running", "finished", "stopped", "failed", "incomplete")
-# The training engine's final events -> a run's status (a diverged run failed, with a message).
-EVENT_STATUS = {"finished": "finished", "stopped": "stopped", "diverged": "failed"}
 BUSY_TIMEOUT_S = 30.0
 STALE_OTHER_HOST_S = 6 * 3600  # a "running" row from another machine, silent this long, is incomplete
 
-
-class HistoryError(LabError):
-    """The run history file cannot be opened or written."""
-
-
-# ---------------------------------------------------------------- schema and migrations
-
-MIGRATIONS: dict[int, list[str]] = {
-    # Version 1: the first release kept the essentials only.
-    1: ["""CREATE TABLE runs (
-             id INTEGER PRIMARY KEY AUTOINCREMENT,
-             kind TEXT NOT NULL,
-             status TEXT NOT NULL,
-             config TEXT NOT NULL DEFAULT '{}',
-             metrics TEXT NOT NULL DEFAULT '{}',
-             checkpoint TEXT,
-             started_at REAL NOT NULL,
-             finished_at REAL)"""],
-    # Version 2: curves, who ran it (session/owner), which process (for crash recovery),
-    # grouping (the two students of a pair, a sweep), and searchable dataset/arch columns.
-    2: ["ALTER TABLE runs ADD COLUMN dataset TEXT",
-        "ALTER TABLE runs ADD COLUMN arch TEXT",
-        "ALTER TABLE runs ADD COLUMN name TEXT",
-        "ALTER TABLE runs ADD COLUMN group_id TEXT",
-        "ALTER TABLE runs ADD COLUMN curves TEXT NOT NULL DEFAULT '[]'",
-        "ALTER TABLE runs ADD COLUMN message TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE runs ADD COLUMN updated_at REAL",
-        "ALTER TABLE runs ADD COLUMN session TEXT",
-        "ALTER TABLE runs ADD COLUMN owner TEXT",
-        "ALTER TABLE runs ADD COLUMN host TEXT",
-        "ALTER TABLE runs ADD COLUMN pid INTEGER",
-        "ALTER TABLE runs ADD COLUMN process_marker TEXT",
-        # Old rows: fill the new columns from what version 1 stored.
-        "UPDATE runs SET dataset = json_extract(config, '$.dataset') WHERE json_valid(config)",
-        "UPDATE runs SET arch = json_extract(config, '$.arch') WHERE json_valid(config)",
-        "UPDATE runs SET updated_at = COALESCE(finished_at, started_at)",
-        "CREATE INDEX runs_session ON runs (session, started_at)",
-        "CREATE INDEX runs_status ON runs (status)"],
-}
-SCHEMA_VERSION = max(MIGRATIONS)
-
-
-def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
-    """Bring the database up to `target`, one version per transaction; returns the version."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    version = row[0] or 0
-    if version > SCHEMA_VERSION:
-        raise HistoryError(f"The run history was written by a newer version of the lab (schema {version}, "
-                           f"this lab knows {SCHEMA_VERSION}). Update the lab, or set LAB_RUNS_DB to another file.")
-    while version < target:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Re-read inside the write lock: another process may have migrated meanwhile.
-            version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
-            if version < target:
-                for statement in MIGRATIONS[version + 1]:
-                    conn.execute(statement)
-                version += 1
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return version
-
-
-# ---------------------------------------------------------------- which process is this
-
-def _boot_id() -> str:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def process_marker(pid: int) -> str | None:
-    """Something that identifies *this incarnation* of process `pid`: the boot id and the
-    process start time (Linux /proc). A pid reused after a crash or reboot gets another
-    marker. None where it cannot be told (the pid alone is then trusted)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 22 is the start time in clock ticks since boot; the command name (field 2) may
-    # hold spaces, so count fields after its closing parenthesis.
-    fields = stat[stat.rindex(")") + 2:].split()
-    return f"{_boot_id()}:{fields[19]}"
-
-
-def process_alive(pid: int | None, marker: str | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    except OSError:
-        return False
-    if marker is None:
-        return True
-    current = process_marker(pid)
-    return current is None or current == marker
-
-
-# ---------------------------------------------------------------- the store
 
 @dataclass
 class Run:
@@ -206,7 +80,7 @@ def default_path() -> Path:
     """$LAB_RUNS_DB, else runs.sqlite3 in the lab's data folder ($LAB_DATA_DIR)."""
     if os.environ.get("LAB_RUNS_DB"):
         return Path(os.environ["LAB_RUNS_DB"]).expanduser()
-    from ..data import data_dir
+    from ...data import data_dir
     return data_dir() / "runs.sqlite3"
 
 
@@ -390,14 +264,8 @@ class RunStore:
             rows = conn.execute(f"SELECT DISTINCT {column} FROM runs{where}", params).fetchall()
         return sorted(r[0] for r in rows if r[0] is not None)
 
-    def recording(self, kind: str, config: dict | None = None, **fields) -> "Recorder":
+    def recording(self, kind: str, config: dict | None = None, **fields) -> Recorder:
         return Recorder(self, kind, config, fields)
-
-
-# What _run() reads, less the curves (a row's bulk: one point per step).
-_COLUMNS_BUT_CURVES = ("id", "kind", "status", "config", "metrics", "checkpoint", "dataset", "arch", "name",
-                       "group_id", "message", "started_at", "updated_at", "finished_at", "session", "owner",
-                       "host", "pid")
 
 
 def _loads(text, empty):
@@ -425,69 +293,6 @@ def _run(row: sqlite3.Row, curves: bool = True) -> Run:
                pid=row["pid"])
 
 
-class Recorder:
-    """Follows one training generator into the history: the row is created at the first
-    event, curves are stored at each epoch, and the row is closed when the block ends:
-    with the last event's status, or "failed" / "stopped" if an error or Ctrl-C escapes."""
-
-    def __init__(self, store: RunStore, kind: str, config: dict | None, fields: dict):
-        self.store, self.kind, self.config, self.fields = store, kind, config, fields
-        self.run_id: int | None = None
-        self.last = None
-        self.points: list[dict] = []  # one per epoch, stored as the run goes
-        self.closed = False
-
-    def __enter__(self) -> "Recorder":
-        return self
-
-    def watch(self, events):
-        for event in events:
-            if self.run_id is None:
-                self.run_id = self.store.start_run(self.kind, self.config, **self.fields)
-            self.last = event
-            if event.kind == "epoch":
-                self.points.append({"epoch": event.epoch, "step": event.step, "loss": event.loss,
-                                    "train_accuracy": event.train_accuracy, "test_accuracy": event.test_accuracy,
-                                    "seconds": event.seconds})
-                self.store.update_run(self.run_id, curves=self.points,
-                                      metrics={"test_accuracy": event.test_accuracy})
-            yield event
-
-    def finish(self, status: str | None = None, **values) -> None:
-        if self.run_id is None or self.closed:
-            return
-        if status is None:
-            status = EVENT_STATUS.get(getattr(self.last, "kind", None), "failed")
-        result = getattr(self.last, "result", None)
-        if result is not None:
-            values.setdefault("curves", result.history)
-            values["metrics"] = {**result.metrics, **(values.get("metrics") or {})}
-            if result.message:
-                values.setdefault("message", result.message)
-        self.store.finish_run(self.run_id, status, **values)
-        self.closed = True
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.finish()
-        elif issubclass(exc_type, (KeyboardInterrupt, GeneratorExit)):
-            self.finish("stopped", message="Interrupted.")
-        else:
-            self.finish("failed", message=str(exc) or exc_type.__name__)
-
-
-def recorded(store: RunStore, events, kind: str, config: dict | None = None, **fields):
-    """`events`, passed through unchanged, recorded as one run (for a job-queue worker or a page):
-
-        jobs.submit(lambda stop: recorded(store, train_teacher(ds, stop=stop), "teacher", cfg, session=sid))
-
-    Closing the generator early (a closed tab) records the run as "stopped"."""
-    with store.recording(kind, config, **fields) as rec:
-        yield from rec.watch(events)
-
-
-# ---------------------------------------------------------------- one store per process
-
 _stores: dict[Path, RunStore] = {}
 
 
@@ -502,16 +307,3 @@ def open_store(path: Path | str | None = None, recover: bool = True) -> RunStore
             store.mark_incomplete_on_start()
         _stores[key] = store
     return _stores[key]
-
-
-def new_session_id() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-def cli_identity() -> dict:
-    """session/owner for runs started from a terminal."""
-    try:
-        owner = getpass.getuser()
-    except Exception:  # no user name (some containers)
-        owner = None
-    return {"session": f"cli-{os.getpid()}", "owner": owner}
