@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from lab.lessons import check as lesson_check
 from lab.cli import main
@@ -44,8 +45,16 @@ def test_the_lesson_2_text_states_its_size_ratio():
     assert f"alpha = {s['alpha']:g}" in lesson.text and f"T = {s['temperature']:g}" in lesson.text
 
 
-def test_lesson_1_holds_on_two_seeds_a_false_claim_fails_and_the_stacked_pair_is_the_separate_run():
+def test_lesson_1_holds_on_two_seeds_a_false_claim_fails_and_the_stacked_pair_is_the_separate_run(monkeypatch):
     """Lesson 1 trained as the Distill page trains it (student-mlp pair, stacked), seeds 0 and 1."""
+    from lab.experiments import common
+    measured = []  # the test logits the check scores: per seed the labels student, the distilled one, the teacher
+
+    def recorded_test_logits(model, dataset):
+        measured.append(common.test_logits(model, dataset))
+        return measured[-1]
+
+    monkeypatch.setattr(lesson_check, "test_logits", recorded_test_logits)
     lesson = LESSONS["dark-knowledge"]
     false_claim = Claim("distillation loses", "gain", -0.1, above=False)
     subject = replace(lesson_subject(lesson), claims=lesson.claims + (false_claim,))
@@ -54,19 +63,25 @@ def test_lesson_1_holds_on_two_seeds_a_false_claim_fails_and_the_stacked_pair_is
     gain = results[0]
     assert gain.seeds == (0, 1) and len(gain.values) == 2 and gain.mean == pytest.approx(np.mean(gain.values))
     assert all(v > 0.1 for v in gain.values)
+    assert len(measured) == 3 * 2
     # The same seed-0 pair trained separately, one student after the other (lab.recipes.distill_pair):
+    # stacked = separate, bit for bit, so the same prediction on every test image.
     from lab.data import load
-    from lab.experiments.common import student_config
     from lab.recipes import distill_pair
     data = load("mnist-sample")
     teacher = lesson_check.teacher_for(subject, data, 0)
     s = lesson.settings
-    final = {name: event.result.metrics["test_accuracy"] for name, event in
-             distill_pair(data, teacher, s["student"], s["temperature"], s["alpha"], student_config(s["epochs"], 0))
-             if event.done}
-    stacked = gain.details[0]
-    assert 100 * final["hard"] == pytest.approx(stacked["labels_accuracy"], abs=0.25)
-    assert 100 * final["distilled"] == pytest.approx(stacked["distilled_accuracy"], abs=0.25)
+    separate = {name: common.test_logits(event.result.model, data) for name, event in
+                distill_pair(data, teacher, s["student"], s["temperature"], s["alpha"],
+                             common.student_config(s["epochs"], 0))
+                if event.done}
+    stacked = dict(zip(("hard", "distilled"), measured[:2]))
+    for name in ("hard", "distilled"):
+        assert torch.equal(stacked[name].argmax(-1), separate[name].argmax(-1)), name
+    right = {name: separate[name].argmax(-1) == data.test_labels for name in separate}
+    seed_0 = gain.details[0]
+    assert (seed_0["only_labels_right"], seed_0["only_distilled_right"]) == (
+        int((right["hard"] & ~right["distilled"]).sum()), int((right["distilled"] & ~right["hard"]).sum()))
 
 
 def test_lessons_2_and_4_hold_on_seed_0():
