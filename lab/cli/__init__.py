@@ -19,6 +19,7 @@ GROUPS = (
     "experiments",   # sweep, omit, transfer-size, methods, calibration, ensemble, convert, gradients
     "frontier",      # frontier, blackbox: the cost-quality frontier; distilling a teacher we can only query
     "lessons",       # lessons [--check]: does every lesson show what it promises?
+    "seq",           # seq teacher, seq compare: distilling a sequence model (G2P on CMUdict)
 )
 
 
