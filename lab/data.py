@@ -61,8 +61,8 @@ class Dataset:
 
     @property
     def augmentation(self) -> str:
-        # Digits and clothes are centred: small shifts. Natural images: crop + flip.
-        return "crop-flip" if self.name == "cifar10" else "shift"
+        # Digits and clothes are centred: small shifts. Natural images: mirror + shift (airbench's).
+        return "flip-translate" if self.name == "cifar10" else "shift"
 
     @property
     def device(self) -> torch.device:
@@ -188,12 +188,33 @@ def _read_cifar_batch(path: Path) -> dict:
     return batch
 
 
+class _Rows:
+    """Batches of rows copied into one tensor sized from the first batch (the official files hold
+    10,000 images each): the dataset is never held twice, as a list and its concatenation."""
+
+    def __init__(self, files: int):
+        self.files, self.out, self.filled = files, None, 0
+
+    def append(self, rows: torch.Tensor):
+        if self.out is None:
+            self.out = torch.empty((len(rows) * self.files, *rows.shape[1:]), dtype=rows.dtype)
+        if self.filled + len(rows) > len(self.out):  # unequal files (not the official ones): grow
+            self.out = torch.cat([self.out[:self.filled], torch.empty_like(rows)])
+        self.out[self.filled:self.filled + len(rows)] = rows
+        self.filled += len(rows)
+
+    def result(self) -> torch.Tensor:
+        if self.out is None:
+            return torch.empty((0, 3, 32, 32), dtype=torch.uint8)
+        return self.out if self.filled == len(self.out) else self.out[:self.filled].clone()
+
+
 def read_cifar10(folder: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[str, ...]]:
     """The python version of CIFAR-10 (`cifar-10-batches-py`): data_batch_1..5, test_batch, batches.meta."""
     folder = Path(folder)
 
     def split(names):
-        images, labels = [], []
+        images, labels = _Rows(len(names)), []
         for name in names:
             batch = _read_cifar_batch(folder / name)
             data, batch_labels = batch.get("data"), batch.get("labels")
@@ -201,9 +222,10 @@ def read_cifar10(folder: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
                     or batch_labels is None or len(batch_labels) != len(data):
                 raise DataError(f"{folder / name} does not hold N×3072 images and N labels. "
                                 f"Delete the folder {folder} and download CIFAR-10 again.")
-            images.append(data.astype(np.uint8).reshape(-1, 3, 32, 32))
-            labels.append(np.asarray(batch_labels, dtype=np.int64))
-        return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
+            images.append(torch.from_numpy(data.astype(np.uint8, copy=False)).view(-1, 3, 32, 32))
+            labels.append(torch.from_numpy(np.asarray(batch_labels, dtype=np.int64)))
+            del batch, data  # one file's pixels at a time besides the result
+        return images.result(), torch.cat(labels)
 
     train_images, train_labels = split([f"data_batch_{i}" for i in range(1, 6)])
     test_images, test_labels = split(["test_batch"])
@@ -260,11 +282,28 @@ def _dataset(name, train_images, train_labels, test_images, test_labels, classes
     test_images, test_labels = as_tensor(test_images), as_tensor(test_labels).long()
     if train_labels.numel() and (train_labels.min() < 0 or train_labels.max() >= len(classes)):
         raise DataError(f"The {name} labels run outside 0..{len(classes) - 1}. Delete the files and download them again.")
-    pixels = train_images.float().div_(255)
-    mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
-    std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+    mean, std = channel_mean_std(train_images)
     return Dataset(name, train_images, train_labels, test_images, test_labels, tuple(classes),
                    mean, std, origin, source)
+
+
+def channel_mean_std(images: torch.Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (unbiased) std on the [0, 1] scale of uint8 (N, C, H, W) images.
+
+    Exact and small: a 256-bin histogram per channel, filled chunk by chunk, never a float copy
+    of the dataset (a float32 CIFAR-10 training set would be 614 MB)."""
+    n, c = images.shape[0], images.shape[1]
+    counts = torch.zeros(c, 256, dtype=torch.int64)
+    for start in range(0, n, chunk):
+        part = images[start:start + chunk].cpu()  # (b, C, H, W) uint8
+        for channel in range(c):
+            counts[channel] += torch.bincount(part[:, channel].reshape(-1).long(), minlength=256)
+    values = torch.arange(256, dtype=torch.float64)
+    total = counts.sum(1).double().clamp_min(1)                     # (C,) pixels per channel
+    mean = (counts.double() @ values) / total                      # on the 0..255 scale
+    var = (counts.double() @ values.square() - total * mean.square()) / (total - 1).clamp_min(1)
+    mean, std = mean / 255, (var.clamp_min(0).sqrt() / 255).clamp_min(1e-3)
+    return tuple(mean.tolist()), tuple(std.tolist())
 
 
 # ---------------------------------------------------------------- downloads
@@ -295,10 +334,18 @@ def _download(name: str) -> Path:
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # a stalled transfer fails instead of hanging
     try:
-        for train in (True, False):
-            cls(root=str(root), train=train, download=True)
+        if name == "cifar10":
+            # Only fetch and unpack (a progress bar on stderr for the 170 MB, and the archive's md5
+            # checked): CIFAR10(download=True) would also unpickle every batch, which we read ourselves.
+            from torchvision.datasets.utils import download_and_extract_archive
+            download_and_extract_archive(cls.url, str(root), filename=cls.filename, md5=cls.tgz_md5,
+                                         remove_finished=True)
+        else:
+            for train in (True, False):
+                cls(root=str(root), train=train, download=True)
     except Exception as e:
-        raise DataError(f"Downloading {name} failed ({type(e).__name__}: {e}). {SAMPLE_HINT}") from None
+        raise DataError(f"Downloading {name} failed ({type(e).__name__}: {e}). {SAMPLE_HINT} "
+                        f"Or copy the original files into {data_dir()} (set LAB_DATA_DIR to use another folder).") from None
     finally:
         socket.setdefaulttimeout(previous)
     return root / {"mnist": "MNIST/raw", "fashion-mnist": "FashionMNIST/raw", "cifar10": "cifar-10-batches-py"}[name]
@@ -372,29 +419,59 @@ def normalize(images: torch.Tensor, mean, std, dtype=torch.float32) -> torch.Ten
     return (images.to(dtype) / 255 - mean) / std
 
 
-def random_translate(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Shift each image by its own (dy, dx) in [-max_shift, max_shift], filling with zeros.
+def random_translate(images: torch.Tensor, max_shift: int, generator: torch.Generator,
+                     fill: str = "zeros") -> torch.Tensor:
+    """Shift each image by its own (dy, dx) in [-max_shift, max_shift] (uint8 in, uint8 out).
 
-    One gather for the whole batch: pad, then index rows and columns per sample.
+    One gather for the whole batch: per sample, the source row and column of every output pixel.
+    `fill`: "zeros" (black borders) or "reflect" (the border mirrors the image, as airbench does:
+    no black bars for the net to learn).
     """
     b, c, h, w = images.shape
-    padded = torch.nn.functional.pad(images, (max_shift,) * 4)
-    shifts = torch.randint(0, 2 * max_shift + 1, (2, b), generator=generator, device=generator.device)
+    shifts = torch.randint(-max_shift, max_shift + 1, (2, b), generator=generator, device=generator.device)
     shifts = shifts.to(images.device)
-    rows = (torch.arange(h, device=images.device)[None, :] + shifts[0][:, None])  # (B, H)
-    cols = (torch.arange(w, device=images.device)[None, :] + shifts[1][:, None])  # (B, W)
+    rows = torch.arange(h, device=images.device)[None, :] + shifts[0][:, None]  # (B, H) source rows
+    cols = torch.arange(w, device=images.device)[None, :] + shifts[1][:, None]  # (B, W) source columns
     batch = torch.arange(b, device=images.device)[:, None, None]
+    if fill == "reflect":  # -1 -> 1, h -> h - 2: mirror without repeating the edge pixel
+        rows = (h - 1) - ((h - 1) - rows.abs()).abs()
+        cols = (w - 1) - ((w - 1) - cols.abs()).abs()
+        return images.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    assert fill == "zeros", fill
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4)
+    rows, cols = rows + max_shift, cols + max_shift  # in padded coordinates
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
     return out.permute(0, 3, 1, 2)
 
 
-def augment(images: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
-    """Light augmentation of a whole uint8 batch: `shift` (±2 px) or `crop-flip` (pad-4 crop + mirror)."""
+def _mirror_bits(index: torch.Tensor, epoch: int) -> torch.Tensor:
+    """Alternating flip (Jordan 2024, airbench): image i is mirrored in every other epoch, starting
+    with a fixed pseudo-random half, so any two consecutive epochs show it both ways (random flips
+    repeat a side half the time). (B,) bool from the images' dataset indices."""
+    fixed = ((index.long() * 2654435761) >> 13) & 1  # Knuth's multiplicative hash: one fixed bit per image
+    return (fixed ^ (epoch % 2)).bool()
+
+
+def augment(images: torch.Tensor, kind: str, generator: torch.Generator,
+            index: torch.Tensor | None = None, epoch: int = 0) -> torch.Tensor:
+    """Light augmentation of a whole uint8 batch:
+
+    shift           ±2 px, black borders (digits, clothes: centred objects)
+    crop-flip       ±4 px, black borders, random mirror (the classic CIFAR recipe)
+    flip-translate  ±2 px, mirrored borders, mirror (airbench's; alternating per image over
+                    epochs when the batch's dataset `index` is given, else random)
+    """
     if kind == "shift":
         return random_translate(images, 2, generator)
-    if kind == "crop-flip":
-        images = random_translate(images, 4, generator)
-        flip = torch.rand(len(images), generator=generator, device=generator.device).to(images.device) < 0.5
+    if kind in ("crop-flip", "flip-translate"):
+        if kind == "crop-flip":
+            images = random_translate(images, 4, generator)
+        else:
+            images = random_translate(images, 2, generator, fill="reflect")
+        if kind == "flip-translate" and index is not None:
+            flip = _mirror_bits(index, epoch).to(images.device)
+        else:
+            flip = torch.rand(len(images), generator=generator, device=generator.device).to(images.device) < 0.5
         return torch.where(flip[:, None, None, None], images.flip(-1), images)
     assert kind == "none", kind
     return images

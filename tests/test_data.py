@@ -73,7 +73,7 @@ def test_cifar10_python_batches_are_read(tmp_path, monkeypatch):
     folder = write_cifar_folder(tmp_path / "cifar-10-batches-py", n_per_batch=20)
     ds = data.load("cifar10")
     assert ds.train_images.shape == (100, 3, 32, 32) and ds.test_images.shape == (20, 3, 32, 32)
-    assert ds.classes[3] == "cat" and ds.augmentation == "crop-flip"
+    assert ds.classes[3] == "cat" and ds.augmentation == "flip-translate"
     # The channel-major row layout of CIFAR: the first 1024 values are the red plane.
     with open(folder / "data_batch_1", "rb") as f:
         raw = pickle.load(f)  # our own test file
@@ -138,3 +138,29 @@ def test_normalize_matches_mean_std():
     x = torch.tensor([[[[0, 255]]]], dtype=torch.uint8)
     out = data.normalize(x, (0.5,), (0.25,))
     assert torch.allclose(out.flatten(), torch.tensor([-2.0, 2.0]))
+
+
+def test_reflect_translate_equals_cropping_a_reflect_padded_image():
+    """airbench's translate: pad by mirroring (no black bars), crop at a random offset. The one-gather
+    version equals the textbook one (torch's reflect pad, then a crop) for the same draws."""
+    images = torch.randint(0, 256, (50, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    out = data.random_translate(images, 2, torch.Generator().manual_seed(7), fill="reflect")
+    shifts = torch.randint(-2, 3, (2, 50), generator=torch.Generator().manual_seed(7))  # the same draws
+    padded = torch.nn.functional.pad(images.float(), (2, 2, 2, 2), mode="reflect")
+    reference = torch.stack([padded[i, :, 2 + dy:34 + dy, 2 + dx:34 + dx]
+                             for i, (dy, dx) in enumerate(shifts.T.tolist())]).to(torch.uint8)
+    assert torch.equal(out, reference)
+
+
+def test_alternating_flip_shows_every_image_both_ways_over_two_epochs():
+    """flip-translate with the batch's dataset indices (Jordan 2024): a fixed half of the images is
+    mirrored in even epochs, the other half in odd ones."""
+    index = torch.arange(1000)
+    images = torch.zeros(1000, 1, 16, 16, dtype=torch.uint8)
+    images[:, :, :, :4] = 255  # a bright left edge (a 2-px shift keeps it in the left half)
+    mirrored = []
+    for epoch in (0, 1, 2):
+        out = data.augment(images, "flip-translate", torch.Generator().manual_seed(epoch), index, epoch).float()
+        mirrored.append(out[:, 0, :, 8:].sum((1, 2)) > out[:, 0, :, :8].sum((1, 2)))
+    assert torch.equal(mirrored[0], ~mirrored[1]) and torch.equal(mirrored[0], mirrored[2])
+    assert 0.45 < mirrored[0].float().mean().item() < 0.55
