@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from .atomic import write_atomically
 from .errors import CheckpointError
 from .models import MODELS, build, to_safetensors
 
@@ -30,11 +31,10 @@ def make_card(model: torch.nn.Module, dataset, metrics: dict, **extra) -> dict:
 def save(folder: Path, model: torch.nn.Module, card: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    # Write to temporary names, then rename: a crash never leaves half a checkpoint behind.
-    (folder / (WEIGHTS + ".tmp")).write_bytes(to_safetensors(model))
-    (folder / (CARD + ".tmp")).write_text(json.dumps(_finite(card), indent=2))
-    (folder / (WEIGHTS + ".tmp")).replace(folder / WEIGHTS)
-    (folder / (CARD + ".tmp")).replace(folder / CARD)
+    # Each file through its own temporary file, then renamed: a crash never leaves half a checkpoint
+    # behind, and two jobs saving the same folder (a shared teacher cache) never share a temp file.
+    write_atomically(folder / WEIGHTS, to_safetensors(model))
+    write_atomically(folder / CARD, json.dumps(_finite(card), indent=2))
     return folder
 
 
@@ -109,6 +109,8 @@ def load_weights(data: bytes, card: dict, where: str = "the weights file") -> to
         raise CheckpointError(f"{where} does not fit architecture {card['arch']!r}: "
                               f"missing {missing[:3]}, unexpected {unexpected[:3]}. Is the card for another model?")
     for key, tensor in tensors.items():
+        if tensor.dtype in (torch.float16, torch.bfloat16) and expected[key].dtype == torch.float32:
+            tensors[key] = tensor = tensor.float()  # stored at half precision (models.to_safetensors)
         if tensor.shape != expected[key].shape or tensor.dtype != expected[key].dtype:
             raise CheckpointError(f"{where}: {key} has shape {tuple(tensor.shape)} {tensor.dtype}, but "
                                   f"{card['arch']!r} on {card['input_shape']} inputs needs "

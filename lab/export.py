@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoints
+from .atomic import write_atomically
 from .errors import CheckpointError, ConfigError
 
 FORMATS = ("onnx", "safetensors")
@@ -88,10 +89,8 @@ def export(folder: Path, fmt: str, out: Path) -> dict:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        write_atomically(path, data)
     except OSError as e:
         raise CheckpointError(f"Cannot write {path} ({e.strerror}). Choose another --out.") from None
 

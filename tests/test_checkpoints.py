@@ -146,3 +146,45 @@ def test_an_upload_with_the_datasets_own_statistics_is_left_alone(sample):
     _, weights, card = _upload("student-mlp", mean=tuple(sample.mean), std=tuple(sample.std))
     uploaded, _ = checkpoints.from_upload(weights, card, dataset=sample)
     assert not any(m._forward_pre_hooks for m in uploaded.modules())
+
+
+def _hammer(write, writers=4, rounds=30):
+    """`write()` from several threads at once, many times; the errors they met."""
+    import threading
+    errors, barrier = [], threading.Barrier(writers)
+
+    def work():
+        barrier.wait()
+        for _ in range(rounds):
+            try:
+                write()
+            except Exception as e:  # noqa: BLE001 - collected, then asserted empty
+                errors.append(repr(e))
+                return
+    threads = [threading.Thread(target=work) for _ in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_two_jobs_saving_one_checkpoint_folder_never_collide(sample, tmp_path):
+    """A fixed "model.json.tmp" was shared by every writer: the second truncated the first's, and
+    one rename found nothing to move (FileNotFoundError ended a student's job in "error")."""
+    model = build("student-mlp", sample.shape, sample.num_classes)
+    card = checkpoints.make_card(model, sample, {"test_accuracy": 0.5})
+    assert _hammer(lambda: checkpoints.save(tmp_path, model, card)) == []
+    loaded, loaded_card = checkpoints.load(tmp_path)  # whole files, never a mix of halves
+    assert loaded_card == json.loads(json.dumps(card)) and all(
+        torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.safetensors"]  # no temp left
+
+
+def test_write_atomically_leaves_no_temp_file_when_it_fails(tmp_path):
+    from lab.atomic import write_atomically
+    write_atomically(tmp_path / "a.json", '{"x": 1}')
+    with pytest.raises(TypeError):
+        write_atomically(tmp_path / "a.json", 12345)  # not bytes: the write fails half way
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}  # the old content stands
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]

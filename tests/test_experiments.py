@@ -163,6 +163,36 @@ def test_a_sweep_is_cached_by_config_and_a_stopped_one_is_not(trained_teacher, s
     assert len(list(common.cache_dir().glob("*.json"))) == 1  # the stopped run left no entry
 
 
+def test_sessions_finishing_the_same_experiment_at_once_all_write_its_cache(sample, tmp_path, monkeypatch):
+    """Four sessions run the same experiment and finish together: each stores the result through
+    its own temporary file (a fixed "<key>.tmp" made all but one fail with FileNotFoundError)."""
+    monkeypatch.setenv("LAB_EXPERIMENT_CACHE", str(tmp_path))
+    teacher, writers = torch.nn.Linear(2, 2), 4
+    barrier, errors = threading.Barrier(writers), []
+
+    def run():  # every session is past its cache check before any of them writes
+        barrier.wait()
+        yield common.Progress("race", "", 0, 0, None, "finished", {"accuracy": 0.5})
+
+    def session():
+        try:
+            assert common.finish(common.cached("race", {"seed": 0}, sample, [teacher], run)).result == {"accuracy": 0.5}
+        except Exception as e:  # noqa: BLE001 - collected, then asserted empty
+            errors.append(repr(e))
+
+    for _ in range(10):
+        for entry in tmp_path.iterdir():
+            entry.unlink()
+        threads = [threading.Thread(target=session) for _ in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [p.suffix for p in tmp_path.iterdir()] == [".json"]  # one entry, no temp file left
+    assert errors == []
+    assert common.finish(common.cached("race", {"seed": 0}, sample, [teacher], run)).message == "from cache"
+
+
 # ---------------------------------------------------------------- the omitted class
 
 def test_omit_json_and_the_class_never_reaches_training(trained_teacher, sample, tmp_path, capsys, engine):

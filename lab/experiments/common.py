@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from ..atomic import write_atomically
 from ..data import Dataset, data_dir
 from ..device import pick_device
 from ..losses import HardLabels, SoftTargets
@@ -229,9 +230,7 @@ def cached(experiment: str, config, dataset: Dataset, teachers: list[torch.nn.Mo
         yield last
     if use_cache and last is not None and last.status == "finished":
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(jsonable(last.result)))
-        tmp.replace(path)
+        write_atomically(path, json.dumps(jsonable(last.result)))  # two sessions may finish the same run
 
 
 def jsonable(value):
