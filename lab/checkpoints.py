@@ -109,8 +109,6 @@ def load_weights(data: bytes, card: dict, where: str = "the weights file") -> to
         raise CheckpointError(f"{where} does not fit architecture {card['arch']!r}: "
                               f"missing {missing[:3]}, unexpected {unexpected[:3]}. Is the card for another model?")
     for key, tensor in tensors.items():
-        if tensor.dtype in (torch.float16, torch.bfloat16) and expected[key].dtype == torch.float32:
-            tensors[key] = tensor = tensor.float()  # stored at half precision (models.to_safetensors)
         if tensor.shape != expected[key].shape or tensor.dtype != expected[key].dtype:
             raise CheckpointError(f"{where}: {key} has shape {tuple(tensor.shape)} {tensor.dtype}, but "
                                   f"{card['arch']!r} on {card['input_shape']} inputs needs "
