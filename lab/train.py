@@ -127,7 +127,7 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
     start = time.perf_counter()
     seen = 0  # images since start (for images/s)
     step = 0
-    test_acc = None
+    test_acc, evaluated_at = None, None  # the last test accuracy and the step it was measured at
     alive, diverged_members = None, []  # per stacked member: still finite? / those that dropped out
     yield Event("start", 1, 0, total_steps, message=f"Training on {device.type} ({precision_name(device)}).")
 
@@ -136,7 +136,7 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
         metrics = {"test_accuracy": test_acc, "seconds": seconds, "images_per_s": seen / max(seconds, 1e-9),
                    "epochs_done": step / steps_per_epoch, "steps": step, "device": device.type,
                    "precision": precision_name(device),  # of training; test accuracy is always fp32 (metrics.py)
-                   "evaluation_precision": "fp32"}
+                   "evaluation_precision": "fp32", "evaluated_at_step": evaluated_at}
         if alive is not None:  # a stack: which members dropped out (their weights are not usable)
             metrics["diverged_members"] = sorted(diverged_members)
         model.eval()
@@ -152,6 +152,11 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
         window_start, window_seen = time.perf_counter(), 0
         for index in batch_indices(n, config.batch_size, generator):
             if _stop_requested(stop):
+                if eval_each_epoch and step and evaluated_at != step:
+                    # The partial model is what the run returns and a checkpoint saves: record its own
+                    # accuracy, not the previous epoch's (a model that trained on since).
+                    logits = predict_logits(model, dataset.test_images, dataset.mean, dataset.std)
+                    test_acc, evaluated_at = accuracy(logits, dataset.test_labels), step
                 yield finish("stopped", f"Stopped after {step} of {total_steps} steps.")
                 return
             images = augment(dataset.train_images[index], aug_kind, generator)
@@ -203,7 +208,7 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
                             test_accuracy=test_acc, images_per_s=rate, seconds=now - start, message=note)
         if eval_each_epoch or epoch == config.epochs:
             logits = predict_logits(model, dataset.test_images, dataset.mean, dataset.std)
-            test_acc = accuracy(logits, dataset.test_labels)
+            test_acc, evaluated_at = accuracy(logits, dataset.test_labels), step
             model.train()
             history[-1]["test_accuracy"] = test_acc
             yield Event("epoch", epoch, step, total_steps, loss=history[-1]["loss"],

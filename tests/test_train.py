@@ -39,6 +39,26 @@ def test_stop_flag_ends_within_one_step(sample):
     assert events[-1].result.model is model and events[-1].result.status == "stopped"
 
 
+def test_a_stopped_run_reports_the_accuracy_of_the_model_it_returns(sample):
+    """Stopped halfway through epoch 2: the returned model has trained on since epoch 1's test, so
+    its recorded accuracy is measured on it, not copied from epoch 1 (what the history showed)."""
+    from lab.metrics import accuracy, predict_logits
+    stop = threading.Event()
+    model = init_model("student-mlp", sample, seed=0)
+    events = []
+    for event in train(model, sample, HardLabels(), replace(TINY, epochs=3), stop=stop):
+        events.append(event)
+        if event.kind == "step" and event.step == 60:  # epoch 2 of 40 steps each
+            stop.set()
+    epoch_1 = next(e for e in events if e.kind == "epoch").test_accuracy
+    last = events[-1]
+    own = accuracy(predict_logits(last.result.model, sample.test_images, sample.mean, sample.std), sample.test_labels)
+    assert last.kind == "stopped" and last.step == 60
+    assert last.result.metrics["test_accuracy"] == own == last.test_accuracy
+    assert last.result.metrics["evaluated_at_step"] == 60
+    assert own != epoch_1  # 20 more steps changed the model's answers (so the old number was another model's)
+
+
 def test_pulling_a_few_events_is_enough(sample):
     model = init_model("student-cnn-tiny", sample, seed=0)
     first = list(itertools.islice(train(model, sample, HardLabels(), TINY), 3))
