@@ -67,11 +67,13 @@ def soft_term(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temper
     return kl if variant == "no-t2" else kl * T.reshape(T.shape[:-2]) ** 2
 
 
-def hard_term(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy on the labels, averaged over the batch, one value per member (as soft_term)."""
+def hard_term(student_logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy on the labels, averaged over the batch, one value per member (as soft_term).
+    `label_smoothing` ε: the target is (1 − ε)·one-hot + ε/K (Szegedy et al. 2016)."""
     s = student_logits.float()
     k = s.shape[-1]
-    per_image = F.cross_entropy(s.reshape(-1, k), labels.expand(s.shape[:-1]).reshape(-1), reduction="none")
+    per_image = F.cross_entropy(s.reshape(-1, k), labels.expand(s.shape[:-1]).reshape(-1), reduction="none",
+                                label_smoothing=label_smoothing)
     return per_image.view(s.shape[:-1]).mean(-1)
 
 
@@ -105,13 +107,17 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 class HardLabels:
-    """Plain cross-entropy on the labels: how the teacher and the baseline student learn."""
+    """Plain cross-entropy on the labels: how the teacher and the baseline student learn.
+    A `label_smoothing` ε > 0 (the CIFAR-10 teacher's recipe) aims at (1 − ε)·one-hot + ε/K."""
 
     name = "labels"
 
+    def __init__(self, label_smoothing: float = 0.0):
+        self.label_smoothing = label_smoothing
+
     def __call__(self, model, images, labels, index):
         logits = model(images)
-        return hard_term(logits, labels), logits
+        return hard_term(logits, labels, self.label_smoothing), logits
 
 
 class SoftTargets:

@@ -66,6 +66,91 @@ class MLP(nn.Module):
         return self.head(self.body(x))
 
 
+class PatchWhitening(nn.Conv2d):
+    """A frozen 2×2 convolution that whitens image patches (airbench, Jordan 2024): its filters are
+    the eigenvectors of the training patches' covariance, each scaled by 1/√eigenvalue, and their
+    negatives (so a GELU after it loses nothing). The net then starts from decorrelated,
+    unit-variance inputs; only the bias trains. (B, C, H, W) -> (B, 2·C·4, H−1, W−1)."""
+
+    def __init__(self, in_channels: int):
+        super().__init__(in_channels, 2 * in_channels * 4, kernel_size=2, padding=0, bias=True)
+        self.weight.requires_grad_(False)
+        nn.init.zeros_(self.bias)
+
+    @torch.no_grad()
+    def fit(self, images: torch.Tensor, eps: float = 5e-4) -> None:
+        """Set the filters from normalized float images (N, C, H, W): a few thousand suffice."""
+        c = images.shape[1]
+        patches = images.float().unfold(2, 2, 1).unfold(3, 2, 1)           # (N, C, H-1, W-1, 2, 2)
+        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * 4).double()
+        covariance = patches.T @ patches / len(patches)                   # (4C, 4C)
+        eigenvalues, eigenvectors = torch.linalg.eigh(covariance)         # ascending
+        filters = (eigenvectors.T / (eigenvalues.clamp_min(0) + eps).sqrt()[:, None]).flip(0)
+        filters = filters.reshape(c * 4, c, 2, 2).float()
+        self.weight.copy_(torch.cat([filters, -filters]))
+
+
+def _air_conv(c_in: int, c_out: int) -> nn.Conv2d:
+    """3×3 conv, no bias; its first c_in filters start as the identity (airbench's dirac init:
+    the deep net starts close to a shallow one)."""
+    conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+    with torch.no_grad():
+        nn.init.dirac_(conv.weight[:min(c_in, c_out)])
+    return conv
+
+
+def _air_norm(c: int) -> nn.BatchNorm2d:
+    # Fast running statistics (momentum 0.4) and no trainable scale: GELU after it, the scale is redundant.
+    norm = nn.BatchNorm2d(c, eps=1e-12, momentum=0.4)
+    norm.weight.requires_grad_(False)
+    return norm
+
+
+def _air_block(c_in: int, c_out: int) -> nn.Sequential:
+    """conv -> 2×2 max-pool -> BN -> GELU -> conv -> BN -> GELU: halves the side."""
+    return nn.Sequential(_air_conv(c_in, c_out), nn.MaxPool2d(2), _air_norm(c_out), nn.GELU(),
+                         _air_conv(c_out, c_out), _air_norm(c_out), nn.GELU())
+
+
+class Scale(nn.Module):
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+class AirNet(nn.Module):
+    """An airbench-style net (Jordan 2024, arXiv:2404.00498), built for time-to-accuracy:
+    patch whitening -> GELU -> three blocks (each halves the side) -> global max-pool -> linear / 9.
+
+    `flip_tta`: in eval mode the logits are the mean over the image and its mirror (test-time
+    flip), so every evaluation, cached teacher logit and card sees the same function."""
+
+    def __init__(self, in_channels: int, widths: tuple[int, int, int], num_classes: int,
+                 flip_tta: bool = False):
+        super().__init__()
+        whitening = PatchWhitening(in_channels)
+        blocks, c = [], whitening.out_channels
+        for w in widths:
+            blocks.append(_air_block(c, w))
+            c = w
+        self.body = nn.Sequential(whitening, nn.GELU(), *blocks)  # (B, widths[-1], s, s)
+        self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+                                  nn.Linear(c, num_classes, bias=False), Scale(1 / 9))
+        self.flip_tta = flip_tta
+
+    def fit_whitening(self, images: torch.Tensor) -> None:
+        self.body[0].fit(images)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.head(self.body(x))
+        if self.flip_tta and not self.training:
+            logits = (logits + self.head(self.body(x.flip(-1)))) / 2
+        return logits
+
+
 Builder = Callable[[tuple[int, int, int], int], nn.Module]
 
 # name -> (role, one-line description, builder(shape, num_classes))
@@ -80,6 +165,20 @@ MODELS: dict[str, tuple[str, str, Builder]] = {
     "student-mlp": ("student", "2-layer MLP, 48 hidden units",
                     lambda s, k: MLP(s[0] * s[1] * s[2], 48, k)),
 }
+# CIFAR-10 (any shape works): an airbench-style teacher and a ladder of students of the same design,
+# ~10× and ~100× fewer parameters (EXPERIMENTS.md, CIFAR-10).
+MODELS["teacher-airbench"] = ("teacher", "airbench-style net: patch whitening, 3 blocks (64-256-256 channels), "
+                              "BatchNorm + GELU, test-time flip",
+                              lambda s, k: AirNet(s[0], (64, 256, 256), k, flip_tta=True))
+MODELS["teacher-airbench-half"] = ("teacher", "airbench-style net at half width: patch whitening, 3 blocks "
+                                   "(32-128-128 channels), BatchNorm + GELU, test-time flip",
+                                   lambda s, k: AirNet(s[0], (32, 128, 128), k, flip_tta=True))
+MODELS["student-airbench-10x"] = ("student", "airbench-style student, 3 blocks (32-64-88 channels): "
+                                  "10× fewer parameters than teacher-airbench",
+                                  lambda s, k: AirNet(s[0], (32, 64, 88), k))
+MODELS["student-airbench-100x"] = ("student", "airbench-style student, 3 blocks (8-16-32 channels): "
+                                   "~97× fewer parameters than teacher-airbench",
+                                   lambda s, k: AirNet(s[0], (8, 16, 32), k))
 # The cost-quality frontier's ladder (lab/experiments/frontier.py): MLPs from ~2× to ~240× fewer
 # parameters than teacher-cnn. Role "ladder", not "student": the pickers keep the lesson's students.
 for _width in (256, 96, 12, 4, 2):
@@ -109,10 +208,17 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def to_safetensors(model: nn.Module) -> bytes:
-    """The model's weights and buffers as a safetensors file (what checkpoints write)."""
+def to_safetensors(model: nn.Module, half: bool = False) -> bytes:
+    """The model's weights and buffers as a safetensors file (what checkpoints write).
+    `half`: float tensors of 1,024+ values (conv and linear weights) stored as float16, half the
+    bytes; small ones (BatchNorm statistics, biases) stay float32. Loading turns them back into
+    float32 (lab.checkpoints.load_weights): the model then computes with the rounded weights."""
     from safetensors.torch import save
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+    def stored(v: torch.Tensor) -> torch.Tensor:
+        v = v.detach().cpu().contiguous()
+        return v.half() if half and v.dtype == torch.float32 and v.numel() >= 1024 else v
+    tensors = {k: stored(v) for k, v in model.state_dict().items()}
     return save(tensors, metadata={"arch": getattr(model, "arch", type(model).__name__)})
 
 
