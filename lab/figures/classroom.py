@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from .style import COLORS, figure
+from .style import COLORS, figure, t_alpha_heatmap
 from ..serve.classroom import PairPoint
 
 
@@ -41,31 +41,22 @@ def pairs_figure(pairs: list[PairPoint], height: int = 380) -> go.Figure:
 def class_sweep_heatmap(cells: list[dict], height: int = 400) -> go.Figure:
     """Rows T, columns α; colour = the cell's mean gain in points (diverging around 0, symmetric so
     a loss and a gain of the same size read the same), text = mean and how many pairs; empty cells blank."""
-    temperatures = sorted({c["temperature"] for c in cells})
-    alphas = sorted({c["alpha"] for c in cells})
     by_cell = {(c["temperature"], c["alpha"]): c for c in cells}
-    z, text = [], []
-    for t in temperatures:
-        row_z, row_text = [], []
-        for a in alphas:
-            c = by_cell[(t, a)]
-            gain = None if c["mean_gain"] is None else 100 * c["mean_gain"]
-            row_z.append(gain)
-            row_text.append("" if gain is None else f"{gain:+.1f}<br>n={c['count']}")
-        z.append(row_z)
-        text.append(row_text)
-    extent = max([abs(v) for row in z for v in row if v is not None] + [0.5])
-    counts = [[by_cell[(t, a)]["count"] for a in alphas] for t in temperatures]
-    data = [dict(type="heatmap", z=z, x=[f"α={a:g}" for a in alphas], y=[f"T={t:g}" for t in temperatures],
-                 text=text, texttemplate="%{text}", customdata=counts, colorscale="RdBu", zmid=0,
-                 zmin=-extent, zmax=extent, xgap=2, ygap=2, hoverongaps=False,
-                 colorbar=dict(title=dict(text="mean gain"), ticksuffix=" pt", nticks=5),
-                 hovertemplate="%{y} %{x}<br>mean gain %{z:+.2f} pt over %{customdata} pair(s)<extra></extra>")]
-    n = sum(sum(row) for row in counts)
-    filled = sum(v > 0 for row in counts for v in row)
-    return figure(data, height, title=f"Class sweep: {n} pair{'s' if n != 1 else ''}, {filled} of {len(cells)} cells",
-                   xaxis=dict(title="α (weight of the soft targets)", side="bottom"),
-                   yaxis=dict(title="temperature T", autorange="reversed"))
+
+    def cell(t, a):
+        c = by_cell[(t, a)]
+        gain = None if c["mean_gain"] is None else 100 * c["mean_gain"]
+        return gain, "" if gain is None else f"{gain:+.1f}<br>n={c['count']}", c["count"]
+
+    n = sum(c["count"] for c in cells)
+    filled = sum(c["count"] > 0 for c in cells)
+    return t_alpha_heatmap(
+        sorted({c["temperature"] for c in cells}), sorted({c["alpha"] for c in cells}), cell, height,
+        colorscale="RdBu", zmid=0, min_extent=0.5, gaps=2,
+        colorbar=dict(title=dict(text="mean gain"), ticksuffix=" pt", nticks=5),
+        hovertemplate="%{y} %{x}<br>mean gain %{z:+.2f} pt over %{customdata} pair(s)<extra></extra>",
+        title=f"Class sweep: {n} pair{'s' if n != 1 else ''}, {filled} of {len(cells)} cells",
+        xaxis=dict(title="α (weight of the soft targets)", side="bottom"), yaxis=dict(title="temperature T"))
 
 def gain_spread_figure(pairs: list[PairPoint], height: int = 240) -> go.Figure:
     """Every pair's gain as a dot on one line, with the box of the class's quartiles; 0 dashed."""

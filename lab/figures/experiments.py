@@ -8,7 +8,7 @@ import math
 import plotly.graph_objects as go
 
 from ..experiments.frontier import pareto_front
-from .style import COLORS, styled, log_ticks, percent_format
+from .style import COLORS, log_ticks, percent_format, styled, t_alpha_heatmap
 
 
 VARIANT_NAMES = {"hinton": "T²·KL, batchmean (correct)", "no-t2": "no T² factor", "kl-mean": "KL reduction=\"mean\""}
@@ -20,36 +20,33 @@ def sweep_heatmap(result: dict, height: int = 420) -> go.Figure:
     column (labels only: the hard-label baseline) outlined, the best cell boxed."""
     temperatures, alphas = result["temperatures"], result["alphas"]
     cells = {(c["temperature"], c["alpha"]): c for c in result["cells"]}
-    z = [[cells[(t, a)]["mean"] for a in alphas] for t in temperatures]
-    spread = [[cells[(t, a)].get("spread", 0.0) for a in alphas] for t in temperatures]
-    text = [[f"{100 * m:.1f}%<br>±{100 * s / 2:.1f}" for m, s in zip(zr, sr)] for zr, sr in zip(z, spread)]
-    x = [f"α={a:g}" for a in alphas]
-    y = [f"T={t:g}" for t in temperatures]
+
+    def cell(t, a):
+        mean, spread = cells[(t, a)]["mean"], cells[(t, a)].get("spread", 0.0)
+        return mean, f"{100 * mean:.1f}%<br>±{100 * spread / 2:.1f}", spread
+
     baseline = result["hard_label_mean"]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=x, y=y, text=text, texttemplate="%{text}", colorscale="RdYlGn", zmid=baseline,
-        colorbar=dict(title="accuracy", tickformat=percent_format([v for r in z for v in r])),
-        name="mean test accuracy",
-        customdata=spread, hovertemplate="%{y} %{x}<br>mean %{z:.2%}<br>spread over seeds %{customdata:.2%}"
-                                          "<extra></extra>"))
     best = result["best"]
     bi, bj = temperatures.index(best["temperature"]), alphas.index(best["alpha"])
-    fig.add_shape(type="rect", x0=bj - 0.5, x1=bj + 0.5, y0=bi - 0.5, y1=bi + 0.5,
-                  line=dict(color="black", width=4), name="best")
+    shapes = [dict(type="rect", x0=bj - 0.5, x1=bj + 0.5, y0=bi - 0.5, y1=bi + 0.5,
+                   line=dict(color="black", width=4), name="best")]
     if 0 in alphas or 0.0 in alphas:
         j = alphas.index(0)
-        fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=-0.5, y1=len(temperatures) - 0.5,
-                      line=dict(color=COLORS["hard"], width=2, dash="dash"), name="hard-label baseline")
-    fig.add_annotation(text=f"dashed: α=0 = labels only ({baseline:.1%}) · boxed: best, T={best['temperature']:g} "
-                            f"α={best['alpha']:g} ({best['mean']:.1%})",
-                       # under the α tick labels (about 30 px with Streamlit's theme), in a bottom margin kept for it
-                       xref="paper", yref="paper", x=0, y=0, yanchor="top", yshift=-40, showarrow=False,
-                       xanchor="left", font=dict(size=12))
-    fig.update_yaxes(autorange="reversed")
+        shapes.append(dict(type="rect", x0=j - 0.5, x1=j + 0.5, y0=-0.5, y1=len(temperatures) - 0.5,
+                           line=dict(color=COLORS["hard"], width=2, dash="dash"), name="hard-label baseline"))
+    caption = dict(text=f"dashed: α=0 = labels only ({baseline:.1%}) · boxed: best, T={best['temperature']:g} "
+                        f"α={best['alpha']:g} ({best['mean']:.1%})",
+                   # under the α tick labels (about 30 px with Streamlit's theme), in a bottom margin kept for it
+                   xref="paper", yref="paper", x=0, y=0, yanchor="top", yshift=-40, showarrow=False,
+                   xanchor="left", font=dict(size=12))
     n = len(result.get("seeds", []))
-    return styled(fig, height, title=f"{result.get('student', 'student')}: test accuracy over T × α "
-                                      f"(mean of {n} seed{'s' if n != 1 else ''}; ± half the spread)",
-                   margin=dict(l=10, r=10, t=40, b=70))
+    return t_alpha_heatmap(
+        temperatures, alphas, cell, height, colorscale="RdYlGn", zmid=baseline, name="mean test accuracy",
+        colorbar=dict(title="accuracy", tickformat=percent_format([c["mean"] for c in cells.values()])),
+        hovertemplate="%{y} %{x}<br>mean %{z:.2%}<br>spread over seeds %{customdata:.2%}<extra></extra>",
+        shapes=shapes, annotations=[caption], margin=dict(l=10, r=10, t=40, b=70),
+        title=f"{result.get('student', 'student')}: test accuracy over T × α "
+              f"(mean of {n} seed{'s' if n != 1 else ''}; ± half the spread)")
 
 def sweep_students(results: dict[str, dict], height: int = 340) -> go.Figure:
     """For each student's sweep: the best mean accuracy over α at every T (where is its best T?),

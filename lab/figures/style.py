@@ -41,6 +41,29 @@ def figure(data: list[dict], height: int = 360, **layout) -> go.Figure:
     add_trace/update_layout, which matters for charts redrawn on every slider move."""
     return go.Figure(dict(data=data, layout={**base_layout(height), **layout}))
 
+def t_alpha_heatmap(temperatures, alphas, cell, height: int, *, hovertemplate: str, colorscale: str, zmid: float,
+                    colorbar: dict, min_extent: float | None = None, gaps: int = 0, name: str | None = None,
+                    **layout) -> go.Figure:
+    """The one T × α grid (the sweep's, the class's): rows T from the top, columns α, and for each
+    cell `cell(t, a) -> (value, text, hover data)`; a None value leaves the cell blank. Colours
+    diverge around `zmid`; with `min_extent` the scale is symmetric about it (a loss reads as large
+    as a gain), reaching at least that far. `layout` adds to the figure's (title, shapes, ...)."""
+    grid = [[cell(t, a) for a in alphas] for t in temperatures]
+    z = [[value for value, _, _ in row] for row in grid]
+    heat = dict(type="heatmap", z=z, x=[f"α={a:g}" for a in alphas], y=[f"T={t:g}" for t in temperatures],
+                text=[[text for _, text, _ in row] for row in grid], texttemplate="%{text}",
+                customdata=[[data for _, _, data in row] for row in grid], hovertemplate=hovertemplate,
+                hoverongaps=False, colorscale=colorscale, zmid=zmid, colorbar=colorbar)
+    if min_extent is not None:
+        extent = max([abs(v - zmid) for row in z for v in row if v is not None] + [min_extent])
+        heat.update(zmin=zmid - extent, zmax=zmid + extent)
+    if gaps:
+        heat.update(xgap=gaps, ygap=gaps)
+    if name is not None:
+        heat["name"] = name
+    yaxis = {"autorange": "reversed", **layout.pop("yaxis", {})}
+    return figure([heat], height, yaxis=yaxis, **layout)
+
 def run_color(name: str) -> str:
     for role in ("distilled", "hard", "teacher"):
         if role in name:
@@ -104,4 +127,4 @@ def mosaic(images: torch.Tensor, columns: int, pad: int = 2, scale: int = 1) -> 
         canvas = canvas.repeat(scale, 0).repeat(scale, 1)
     return canvas
 
-__all__ = ['COLORS', 'FONT', 'LEGEND_BELOW', 'NOISE_COLOR', 'base_layout', 'styled', 'figure', 'run_color', 'count_ticks', 'log_ticks', 'percent_format', 'png_data_uri', 'mosaic']
+__all__ = ['COLORS', 'FONT', 'LEGEND_BELOW', 'NOISE_COLOR', 'base_layout', 'styled', 'figure', 't_alpha_heatmap', 'run_color', 'count_ticks', 'log_ticks', 'percent_format', 'png_data_uri', 'mosaic']
