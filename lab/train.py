@@ -23,6 +23,7 @@ from .data import Dataset, augment, batch_indices, normalize
 from .device import autocast, pick_device, precision_name
 from .errors import ConfigError
 from .metrics import accuracy, predict_logits
+from .optim import OPTIMIZERS, Lookahead, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,14 @@ class TrainConfig:
     weight_decay: float = 5e-4
     seed: int = 0
     device: str = "auto"
-    augment: bool = True       # shifts for digits, crop + flip for CIFAR (see Dataset.augmentation)
+    augment: bool = True       # shifts for digits, flip + translate for CIFAR (see Dataset.augmentation)
     report_every: int = 8      # steps between "step" events (each costs one host sync)
+    optimizer: str = "adamw"   # "adamw" (one-cycle) or "sgd" (Nesterov, airbench's schedule): lab.optim
+    momentum: float = 0.85     # sgd only
+    bias_lr_scale: float = 64.0  # sgd only: BatchNorm biases learn this much faster
+    lookahead: bool = False    # airbench's weight averaging (lab.optim.Lookahead)
+    label_smoothing: float = 0.0  # of the hard-label objective the recipes build (losses.HardLabels)
+    eval_every: int = 1        # epochs between test evaluations (the last epoch is always evaluated)
 
     def __post_init__(self):
         if not (isinstance(self.epochs, int) and self.epochs >= 1):
@@ -45,6 +52,12 @@ class TrainConfig:
             raise ConfigError(f"The learning rate must be a number above 0 (got {self.lr}). Try 0.003.")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"Weight decay must be 0 or more (got {self.weight_decay}).")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"Unknown optimizer {self.optimizer!r}. Choose one of: {', '.join(OPTIMIZERS)}.")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"Label smoothing must lie in [0, 1) (got {self.label_smoothing}). Try 0.2.")
+        if not (isinstance(self.eval_every, int) and self.eval_every >= 1):
+            raise ConfigError(f"eval_every must be a whole number of epochs, at least 1 (got {self.eval_every}).")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -117,9 +130,8 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
     # An objective with trainable parts of its own (e.g. the FitNets regressor) is an nn.Module:
     # its parameters train alongside the model's.
     extra = list(objective.to(device).parameters()) if isinstance(objective, torch.nn.Module) else []
-    optimizer = torch.optim.AdamW([*model.parameters(), *extra], lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
-                                                   pct_start=0.25)
+    optimizer, schedule = make_optimizer(model, extra, config, total_steps)
+    lookahead = Lookahead(model, total_steps) if config.lookahead else None
     generator = torch.Generator(device=device).manual_seed(config.seed)
     aug_kind = dataset.augmentation if config.augment else "none"
 
@@ -159,7 +171,7 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
                     test_acc, evaluated_at = accuracy(logits, dataset.test_labels), step
                 yield finish("stopped", f"Stopped after {step} of {total_steps} steps.")
                 return
-            images = augment(dataset.train_images[index], aug_kind, generator)
+            images = augment(dataset.train_images[index], aug_kind, generator, index, epoch - 1)
             labels = dataset.train_labels[index]
             x = normalize(images, dataset.mean, dataset.std).contiguous(memory_format=torch.channels_last)
             with autocast(device):
@@ -177,6 +189,10 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
             optimizer.step()
             schedule.step()
             step += 1
+            if lookahead is not None:
+                lookahead.step(step)
+                if step == total_steps:
+                    lookahead.finish()
             seen += len(index)
             window_seen += len(index)
             loss_sum += reported * len(index)
@@ -206,7 +222,7 @@ def train(model: torch.nn.Module, dataset: Dataset, objective, config: TrainConf
                                 "seconds": now - start})
                 yield Event("step", epoch, step, total_steps, loss=mean_loss, train_accuracy=train_acc,
                             test_accuracy=test_acc, images_per_s=rate, seconds=now - start, message=note)
-        if eval_each_epoch or epoch == config.epochs:
+        if (eval_each_epoch and epoch % config.eval_every == 0) or epoch == config.epochs:
             logits = predict_logits(model, dataset.test_images, dataset.mean, dataset.std)
             test_acc, evaluated_at = accuracy(logits, dataset.test_labels), step
             model.train()
