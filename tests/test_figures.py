@@ -36,6 +36,15 @@ def test_temperature_sweep_entropy_rises_towards_uniform():
     assert [t["name"] for t in fig["data"]] == ["entropy (bits)", "probability off the top class"]
 
 
+def test_the_concepts_log_t_axis_labels_1_2_5_ticks_only():
+    """The Concepts page's sweep (T from 0.5 to 50) drew plotly's own log ticks, every minor one
+    labelled (5, 2, 5, 1, 2, 5, …) in half a page's width: they ran into each other."""
+    sweep = temperature_sweep(LOGITS, np.geomspace(0.5, 50, 60))
+    axis = figures.temperature_sweep_figure(sweep, 4.0).to_dict()["layout"]["xaxis"]
+    assert axis["type"] == "log" and list(axis["tickvals"]) == [0.5, 1, 2, 5, 10, 20, 50]
+    assert list(axis["ticktext"]) == ["0.5", "1", "2", "5", "10", "20", "50"]
+
+
 def test_entropy_and_off_top_by_hand():
     p = torch.tensor([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
     assert torch.allclose(entropy_bits(p), torch.tensor([1.0, 0.0]))

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import torch
 
 from ..losses import soft_targets
-from .style import COLORS, styled, figure
+from .style import COLORS, figure, log_ticks, styled
 
 
 def soft_target_bars(logits: torch.Tensor, classes, temperature: float, log_scale: bool = False,
@@ -55,8 +55,12 @@ def temperature_sweep_figure(sweep: dict, temperature: float | None = None, heig
                            line=dict(color="#2D3436", width=1.5)))
         annotations.append(dict(x=float(np.log10(temperature)), yref="paper", y=0, text=f"T = {temperature:g}",
                                 showarrow=False, xanchor="left", yanchor="bottom"))
+    # Labelled 1-2-5 ticks (0.5, 1, 2, 5, 10, 20, 50): over two decades plotly labels every minor tick
+    # (2, 3, … 9) in a small font, and in half a page's width they ran into each other.
+    ticks = [t for t in log_ticks(temps) if min(temps) * (1 - 1e-9) <= t <= max(temps) * (1 + 1e-9)]
     layout = dict(
-        xaxis=dict(title=dict(text="temperature T"), type="log", range=[np.log10(min(temps)), np.log10(max(temps))]),
+        xaxis=dict(title=dict(text="temperature T"), type="log", range=[np.log10(min(temps)), np.log10(max(temps))],
+                   tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]),
         yaxis=dict(title=dict(text="entropy (bits)"), range=[0, top * 1.05]),
         yaxis2=dict(title=dict(text="off the top class"), overlaying="y", side="right", range=[0, 1.05],
                     showgrid=False, tickformat=".0%"),
