@@ -99,6 +99,37 @@ def test_owners_cannot_flood_the_queue():
     assert other.wait(WAIT) and other.result == "ok"
 
 
+def test_a_queued_job_is_told_when_it_starts_from_how_long_jobs_ran(monkeypatch):
+    """The ETA of a queued job, by hand: recent jobs took 10 s (median); running jobs have
+    what is left of theirs; each job ahead takes the first slot to free up."""
+    import types
+
+    import lab.serve.jobs as module
+    now = [100.0]
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(time=lambda: now[0]))
+    for limit, expected in ((1, [6.0, 16.0, 26.0]), (2, [6.0, 8.0, 16.0])):
+        jobs, log, lock = JobQueue(limit=limit), [], threading.Lock()
+        for seconds in (9.0, 10.0, 12.0):  # three finished jobs: median 10 s
+            quick = Gate("done", log, lock)
+            job = jobs.submit(quick)
+            assert quick.started.wait(WAIT)
+            now[0] += seconds
+            quick.gate.set()
+            assert job.wait(WAIT)
+        gates, running = [Gate(i, log, lock) for i in range(limit)], []
+        for gate in gates:  # one started 4 s ago; with two slots, the other 2 s ago
+            running.append(jobs.submit(gate))
+            assert gate.started.wait(WAIT)
+            now[0] += 4.0 / limit
+        queued = [jobs.submit(Gate(f"q{i}", log, lock)) for i in range(3)]
+        assert [jobs.eta(j) for j in queued] == expected, limit
+        assert jobs.eta(running[0]) is None  # not waiting
+        for job in queued:
+            job.cancel()
+        for gate in gates:
+            gate.gate.set()
+
+
 def test_cancelling_a_running_training_job_stops_it(sample):
     jobs = JobQueue(limit=1)
     first_event = threading.Event()

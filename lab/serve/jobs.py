@@ -4,6 +4,7 @@ in a first-in, first-out queue whose positions users can see, and can be cancell
     jobs = shared_queue()                                  # one per process, sized to the machine
     job = jobs.submit(lambda stop: train_teacher(dataset, stop=stop), owner=session_id)
     job.state, job.position, job.latest                    # "queued", 3, None ... "running", 0, Event
+    jobs.eta(job)                                          # seconds until it starts (from recent jobs' times)
     job.cancel()                                           # queued: never runs; running: stop flag set
     job.wait(timeout)                                      # then job.result / job.error
 
@@ -17,7 +18,9 @@ This module is plain Python (no Streamlit): the app keeps the Job in its session
 from __future__ import annotations
 
 import collections
+import heapq
 import itertools
+import statistics
 import os
 import threading
 import time
@@ -100,6 +103,7 @@ class JobQueue:
         self._waiting: collections.deque[Job] = collections.deque()
         self._running: set[Job] = set()
         self._ids = itertools.count(1)
+        self._durations: collections.deque[float] = collections.deque(maxlen=20)  # recent jobs' run times
 
     def submit(self, work: Callable[[threading.Event], Any], label: str = "", owner: str | None = None,
                stop: threading.Event | None = None) -> Job:
@@ -135,6 +139,24 @@ class JobQueue:
                 return True
             return False
 
+    def eta(self, job: Job) -> float | None:
+        """Seconds until a queued job starts: the jobs ahead of it each take the median run time of
+        the last 20 finished jobs, the running ones what is left of theirs, in the first slot to
+        free up. None while no job has finished yet (or the job is not queued)."""
+        with self._lock:
+            if not self._durations or job not in self._waiting:
+                return None
+            typical = statistics.median(self._durations)
+            now = time.time()
+            free_at = [max(typical - (now - j.started_at), 0.0) for j in self._running if j.started_at]
+            free_at += [0.0] * (self.limit - len(free_at))  # a free slot (its job starts this very moment)
+            heapq.heapify(free_at)
+            for ahead in self._waiting:
+                if ahead is job:
+                    return free_at[0]
+                heapq.heapreplace(free_at, free_at[0] + typical)
+        return None
+
     def snapshot(self) -> dict:
         """What a status panel shows: the running jobs and the queue, in order."""
         with self._lock:
@@ -152,6 +174,8 @@ class JobQueue:
     def _finished(self, job: Job) -> None:
         with self._lock:
             self._running.discard(job)
+            if job.started_at is not None and job.state == "finished":
+                self._durations.append(job.finished_at - job.started_at)
             job._done.set()
             self._start_what_fits()
 
