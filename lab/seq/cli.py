@@ -31,7 +31,7 @@ def _progress(events, label: str):
         if event.kind == "step":
             bar.set_postfix({"loss": f"{event.loss:.3f}", "words/s": f"{event.words_per_s:,.0f}"}, refresh=False)
         elif event.kind == "eval":
-            bar.write(f"{label}: step {event.step}, dev WER {event.dev_wer:.1%}")
+            bar.write(f"{label}: step {event.step}, dev WER {event.dev_wer:.1%}", file=sys.stderr)
         yield event
     if bar is not None:
         bar.close()

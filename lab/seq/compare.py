@@ -17,6 +17,7 @@ teacher_tokens: decoder positions the teacher evaluated to build the run's disti
 """
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -24,8 +25,9 @@ from typing import Iterator
 
 import torch
 
+from ..errors import ConfigError
 from ..experiments.common import Progress, jsonable
-from . import data as seq_data, teacher as seq_teacher
+from . import data as seq_data, decode, teacher as seq_teacher
 from .metrics import evaluate, first_errors_by_position, paired, parameters, words_per_second
 from .model import STUDENT, build
 from .objectives import Labels, OnPolicy, SeqKD, WordKD
@@ -49,6 +51,7 @@ class CompareConfig:
     student_share: float = 0.5    # on-policy λ: share of the batch that is the student's own samples
     beta: float = 0.5             # on-policy β: 0 forward KL ... 0.5 JSD ... 1 reverse KL
     top_k: tuple[int, ...] = (1, 5)
+    methods: tuple[str, ...] = METHODS     # a page may run fewer; the CLI contract runs all four
     speed_words: int = 1000
     train_words: int | None = None    # only this many training words (tests, quick looks)
 
@@ -75,7 +78,10 @@ def run(config: CompareConfig = CompareConfig(), teacher_folder=None, stop=None)
     test = g2p.test.head(config.test_words)
     speed_set = g2p.test.head(config.speed_words)
     teacher, card = seq_teacher.load(teacher_folder or seq_teacher.ASSET)
-    names = list(METHODS) + [f"top{k}" for k in config.top_k]
+    unknown = set(config.methods) - set(METHODS)
+    if unknown:
+        raise ConfigError(f"Unknown method(s) {', '.join(sorted(unknown))}. Choose from: {', '.join(METHODS)}.")
+    names = [m for m in METHODS if m in config.methods] + [f"top{k}" for k in config.top_k]
     total = config.seeds * len(names)
     started = time.perf_counter()
 
@@ -114,6 +120,7 @@ def run(config: CompareConfig = CompareConfig(), teacher_folder=None, stop=None)
                                    f"({event.result.metrics['seconds']:.0f} s, {objective.teacher_tokens:,} teacher tokens)")
     result = summarize(config, card, teacher, teacher_greedy, teacher_beam, teacher_speeds, runs, test)
     result["seq_kd_corpus"] = corpus_info
+    result["examples"] = disagreements(teacher, test, {n: runs[n][0]["greedy"].outputs for n in config.methods})
     result["seconds"] = time.perf_counter() - started
     yield Progress("seq-compare", "", total, total, None, "finished", jsonable(result))
 
@@ -154,10 +161,30 @@ def _row(name: str, runs: list[dict], baseline: list[dict] | None, references) -
            "train_seconds": [r["seconds"] for r in runs],
            "first_errors_by_position": _mean_by_position(
                [first_errors_by_position(r["greedy"], references) for r in runs])}
-    if baseline is not None:  # accuracy difference (method − labels) per seed, paired over the test words
+    if baseline:  # accuracy difference (method − labels) per seed, paired over the test words
         row["vs_labels"] = [paired(b["greedy"].correct, r["greedy"].correct).as_dict()
                             for b, r in zip(baseline, runs)]
     return row
+
+
+def disagreements(teacher, test, outputs: dict[str, list], count: int = 12, candidates: int = 3) -> list[dict]:
+    """Words where the methods' students (first seed, greedy) do not all agree, words with several
+    pronunciations first, each with the teacher's most probable outputs and their probabilities: the
+    dark knowledge over whole sequences that word-level and sequence-level KD pass on differently."""
+    names = list(outputs)
+    differ = [i for i in range(len(test)) if len({outputs[n][i] for n in names}) > 1]
+    differ.sort(key=lambda i: -len(test.references[i]))
+    chosen = sorted(differ[:count])
+    if not chosen:
+        return []
+    letters = test.letters[chosen].long()
+    _, n_best = decode.beam(teacher, letters[:, :int((letters > 0).sum(1).max())], max(candidates, 5),
+                            n_best=candidates)
+    return [{"word": test.words[i], "references": [" ".join(r) for r in test.references[i]],
+             "outputs": {n: " ".join(outputs[n][i]) for n in names},
+             "teacher": [{"output": " ".join(seq_data.decode_phonemes(c)), "probability": math.exp(s)}
+                         for c, s in best]}
+            for i, best in zip(chosen, n_best)]
 
 
 def _mean_by_position(rows: list[list[float | None]]) -> list[float | None]:
@@ -166,9 +193,9 @@ def _mean_by_position(rows: list[list[float | None]]) -> list[float | None]:
 
 
 def summarize(config, card, teacher, teacher_greedy, teacher_beam, teacher_speeds, runs, test) -> dict:
-    labels = runs["labels"]
+    labels = runs.get("labels")
     methods = []
-    for name in METHODS:
+    for name in [m for m in METHODS if m in config.methods]:
         row = _row(name, runs[name], None if name == "labels" else labels, test.references)
         row["params"] = parameters(build(STUDENT, 0))
         methods.append(row)
@@ -176,10 +203,11 @@ def summarize(config, card, teacher, teacher_greedy, teacher_beam, teacher_speed
     for k in config.top_k:
         row = _row(f"top{k}", runs[f"top{k}"], labels, test.references)
         topk.append({"k": k, **{key: row[key] for key in ("wer", "per", "greedy_wer", "beam_wer", "teacher_tokens",
-                                                           "vs_labels")}})
-    word = next(m for m in methods if m["name"] == "word-kd")
-    topk.append({"k": "full", **{key: word[key] for key in ("wer", "per", "greedy_wer", "beam_wer", "teacher_tokens",
-                                                             "vs_labels")}, "same_runs_as": "word-kd"})
+                                                           "vs_labels") if key in row}})
+    word = next((m for m in methods if m["name"] == "word-kd"), None)
+    if topk and word is not None:
+        topk.append({"k": "full", **{key: word[key] for key in ("wer", "per", "greedy_wer", "beam_wer", "teacher_tokens",
+                                                                 "vs_labels") if key in word}, "same_runs_as": "word-kd"})
     return {"task": seq_data.TASK, "test_words": len(test),
             "teacher": {"params": parameters(teacher), "wer": teacher_greedy.wer, "per": teacher_greedy.per,
                         "beam_wer": teacher_beam.wer, "beam_per": teacher_beam.per,
