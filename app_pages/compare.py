@@ -18,7 +18,7 @@ app.page_header("Compare", "Accuracy, size, speed, agreement with the teacher an
 
 data = app.dataset()
 jobs = app.distill_jobs()
-teachers = app.teachers()
+teachers = app.available_teachers()
 
 
 def pair_section() -> None:

@@ -92,7 +92,7 @@ def show_pair(job) -> None:
                 delta_color="off" if paired is None or paired.within_noise else "normal")
     c[2].metric("Agreement with the teacher", f"{distilled.get('agreement', 0):.1%}",
                 delta=f"{100 * (distilled.get('agreement', 0) - hard.get('agreement', 0)):+.1f} points vs labels")
-    info = app.teachers().get(job.teacher_key)
+    info = app.available_teachers().get(job.teacher_key)
     if info is not None:
         st.markdown(f"<div class='verdict'>{verdict(info.metrics, hard, distilled, paired=paired)}</div>",
                     unsafe_allow_html=True)
@@ -137,7 +137,7 @@ def repeat_section(job) -> None:
 
 
 def info_for(job):
-    return app.teachers().get(job.teacher_key)
+    return app.available_teachers().get(job.teacher_key)
 
 
 app.job_panel("distill", show_result=show_pair)

@@ -9,7 +9,7 @@ app.page_header("Teacher", "The teacher is a big network trained the ordinary wa
 
 data = app.dataset()
 ss = st.session_state
-available = app.teachers()
+available = app.available_teachers()
 
 
 def result_card(info) -> None:
@@ -70,7 +70,7 @@ if go and running is None:
 
 
 def show_trained(job) -> None:
-    info = app.teachers().get(job.key)
+    info = app.available_teachers().get(job.key)
     if info is not None:
         st.markdown(f"**Your teacher ({info.label})** — now the teacher in use:")
         result_card(info)

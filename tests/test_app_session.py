@@ -154,4 +154,4 @@ def test_an_error_shown_as_a_sentence_leaves_a_traceback_in_the_log(monkeypatch,
         helpers.wait_for_job(at, "teacher", timeout=30)
     assert any("a bug deep inside" in e.value for e in at.error)  # the page: one sentence
     logged = [r for r in caplog.records if r.exc_info and "a bug deep inside" in str(r.exc_info[1])]
-    assert logged and logged[0].name == "app_pages._app.jobs"  # the log: the traceback
+    assert logged and logged[0].name == "app_pages._app.drive"  # the log: the traceback (drive() runs every job)

@@ -10,14 +10,15 @@ and call the names below; the modules themselves are importable too (`app.jobs`,
                 sync_query_params(), url_notices(), instructor_mode(), DISTILL_METHODS
                 (the URL is read and written only through lab.lessons.presets)
     lessons     LESSON_PAGES, load_lesson(key), lesson_banner(), lesson_teacher_needed(l), teacher_steps(l)
-    teachers    dataset(), teachers(), teacher_info(key), need_teacher(), add_uploaded_teacher(...),
+    teachers    dataset(), available_teachers(), teacher_info(key), need_teacher(), add_uploaded_teacher(...),
                 model_choices(role), devices(), device_label(name), pretrained_dir(name)
     history     history_store(), history_problem(), recorded_runs(store, key), run_labels(runs),
                 compare_recorded(runs, key)
     work        start_teacher_job(arch, epochs, lr, seed), start_distill_job(teacher_key),
                 start_experiment(name, key, label, make_progress)   -> a jobs.Job
     jobs        Job (ONE type: teacher, pair, experiment), Run, Measured, start(job, work), drive(),
-                the backend seam (ThreadBackend today; issue 11 adds Ray), reap()
+                the backend seam (ThreadBackend, or RayBackend with LAB_RAY_ADDRESS), reap()
+                (below it, one way: job.py the type <- drive.py what every backend shares <- ray_backend.py)
     panels      progress(job, show_result), sidebar_status(), page_header(), show_error(sentence, e),
                 queue_text(job), temperature_slider(), image_picker(data)
     records     a job's rows in the run history and its files in app-runs/
@@ -31,9 +32,8 @@ and call the names below; the modules themselves are importable too (`app.jobs`,
 A job: `job = app.start_distill_job(key)` → `app.progress(job, show_result)` draws it; `job.status`,
 `job.position`, `job.progress()`, `job.cancel()`. Which backend runs it is not the page's business.
 """
-from . import caps, classroom, fmt, history, job, jobs, lessons, panels, records, session, startup, work  # noqa: F401
-# `teachers` below is the function app.teachers(); its module is importlib.import_module("app_pages._app.teachers")
-# (inside the package: `from .teachers import x`, never `from . import teachers`).
+from . import (caps, classroom, drive, fmt, history, job, jobs, lessons, panels, ray_backend,  # noqa: F401
+               records, session, settings, startup, teachers, work)
 from .fmt import fmt_bytes, fmt_seconds  # noqa: F401
 from .history import compare_recorded, history_problem, history_store, recorded_runs, run_labels  # noqa: F401
 from .jobs import POLL_S, QUEUED_POLL_S, SIDEBAR_POLL_S, Job, Run  # noqa: F401
@@ -44,8 +44,8 @@ from .session import (distill_jobs, experiment_jobs, experiment_key, experiment_
                       init_session, latest_job, running_job, touch, write_cookie)
 from .settings import (DISTILL_METHODS, bound, instructor_mode, set_value, share_params,  # noqa: F401
                        sync_query_params, url_notices)
-from .teachers import (add_uploaded_teacher, dataset, device_label, devices, model_choices,  # noqa: F401
-                       need_teacher, pretrained_dir, teacher_info, teachers)
+from .teachers import (add_uploaded_teacher, available_teachers, dataset, device_label, devices,  # noqa: F401
+                       model_choices, need_teacher, pretrained_dir, teacher_info)
 from .work import start_distill_job, start_experiment, start_teacher_job  # noqa: F401
 
 
@@ -54,9 +54,9 @@ def job_panel(kind: str, show_result=None) -> None:
     progress(latest_job(kind), show_result)
 
 
-def experiment_panel(job) -> None:
+def experiment_panel(experiment_job) -> None:
     """The progress panel of an experiment job (the same panel as every job)."""
-    progress(job)
+    progress(experiment_job)
 
 
 def running_experiment():

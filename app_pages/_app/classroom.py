@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import streamlit as st
 
 from lab import figures
-
 from lab.serve import classroom
 from lab.serve import jobs as job_queue
 
@@ -130,10 +129,10 @@ def _view(path: str, signature: tuple, live: tuple, pick: tuple | None) -> Class
     chosen = pick if pick in counts else (choices[0] if choices else None)
     pairs = [p for p in pairs if (p.dataset or "?", p.student or "?") == chosen]
     cells = classroom.class_grid(pairs)
-    figures = {} if not pairs else {"sweep": figures.class_sweep_heatmap(cells),
-                                    "pairs": figures.pairs_figure(pairs),
-                                    "spread": figures.gain_spread_figure(pairs)}
-    return ClassView(choices, pairs, cells, classroom.gain_spread(pairs), figures, names)
+    charts = {} if not pairs else {"sweep": figures.class_sweep_heatmap(cells),
+                                   "pairs": figures.pairs_figure(pairs),
+                                   "spread": figures.gain_spread_figure(pairs)}
+    return ClassView(choices, pairs, cells, classroom.gain_spread(pairs), charts, names)
 
 
 def class_view(pick: tuple | None = None) -> ClassView | None:

@@ -7,8 +7,9 @@ import logging
 import streamlit as st
 
 from lab import figures
-from lab.serve import runs as run_history
+from lab.compare import comparison_row
 from lab.errors import LabError
+from lab.serve import runs as run_history
 
 from .fmt import fmt_bytes
 
@@ -68,9 +69,7 @@ def run_labels(runs: list) -> dict[int, str]:
 def compare_recorded(runs: list, key: str, labels: dict[int, str] | None = None, store=None) -> list:
     """Pick recorded runs (multiselect `key`) and compare them: one table of their numbers and
     their learning curves on one chart. Used by the History and the Compare pages. Returns the picked runs."""
-    import pandas as pd
-
-    from lab.compare import comparison_row
+    import pandas as pd  # deferred on purpose: Streamlit no longer imports pandas, only this table needs it
     labels = labels or run_labels(runs)
     picked = st.multiselect("Runs to compare", list(labels), format_func=labels.get, key=key,
                             max_selections=8, placeholder="Pick two or more runs")

@@ -1,5 +1,6 @@
 """The ONE job type: what a background job is (a description, the runs it records, its state),
-who is watching it, and how an event changes it. Running it is jobs.py's business."""
+who is watching it, how an event changes it, and how it is closed. Running it is the business of
+drive.py (any backend) and jobs.py (which backend, the queue)."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from streamlit.runtime import Runtime
 
 from lab import checkpoints
 from lab.errors import LabError
+from lab.experiments.common import result_summary
 
 from . import records
 
@@ -168,7 +171,6 @@ class Job:
         elif self.handle is not None and self.handle.cancel() and self.handle.state == "cancelled":
             self.status, self.message = "cancelled", "Cancelled while waiting in the queue."
         if self.status == "cancelled":
-            from .jobs import close
             close(self)
 
     def progress(self) -> tuple[int, int, float, float | None]:
@@ -246,7 +248,6 @@ class Job:
                 self.result = event.result if event.status == "finished" else None
                 self.message = event.message
                 if event.status == "finished":
-                    from lab.experiments.common import result_summary
                     run.metrics = result_summary(self.name, self.result)
             return
         run.status = event.kind if event.done else "running"
@@ -262,6 +263,23 @@ class Job:
             if self.status == "running" and all(r.last is not None and getattr(r.last, "done", False)
                                                 for r in self.runs.values()):
                 self.status = "measuring"
+
+
+def close(job: Job) -> None:
+    """Once: unfinished runs count as stopped, history rows are closed, held locks released."""
+    if job.closed:
+        return
+    for run in job.runs.values():
+        if run.status in ("waiting", "running"):
+            run.status = "stopped"
+        records.finish(job, run)
+    for release in job.cleanup:
+        try:
+            release()
+        except Exception:  # a lock that cannot be released must not hide the job's outcome
+            log.exception("%s: releasing %r failed", job.key, release)
+    job.cleanup.clear()  # a teacher claim holds its dataset
+    job.closed = True
 
 
 def without_model(event):
@@ -296,7 +314,6 @@ class _Waitable:
 
 def session_active(session_id: str) -> bool:
     """True while this Streamlit session's tab is connected (always, outside a server)."""
-    from streamlit.runtime import Runtime
     return not Runtime.exists() or Runtime.instance().is_active_session(session_id)
 
 

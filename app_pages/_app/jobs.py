@@ -12,8 +12,11 @@ backend (Ray, issue 11) only has to implement `submit(job, work) -> handle` with
 `position`, `cancel()`, `done` and `wait()`. Pages never know which one runs a job.
 
 Events: `(name, lab.train.Event)` from a training run, `(name, lab.experiments.Progress)` from an
-experiment, `(name, Measured(...))` once a finished model is measured. Nothing here imports
-Streamlit at module level; `watch()` and the closed-tab check ask Streamlit's runtime lazily.
+experiment, `(name, Measured(...))` once a finished model is measured.
+
+The modules below it, one way: job.py (the Job type, close()) <- drive.py (drive(), Once: what
+every backend shares) <- ray_backend.py <- this module (which backend, start, reap). The names
+pages and tests use are all here: Job, Run, Measured, drive, close, Once, start, backend.
 """
 from __future__ import annotations
 
@@ -21,108 +24,17 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
-import torch
-
-from lab.serve import jobs as job_queue
 from lab.errors import LabError
+from lab.serve import jobs as job_queue
 
-from . import records
+from .drive import Once, drive
 from .job import (DONE, GRACE_S, HEARTBEAT_TIMEOUT_S, POLL_S, QUEUED_POLL_S, SIDEBAR_POLL_S,  # noqa: F401
-                  WAIT_POLL_S, Job, Measured, Run, next_id, session_active)
+                  WAIT_POLL_S, Job, Measured, Run, close, next_id, session_active)
+from .ray_backend import RayBackend
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------- running a job
-
-def drive(job: Job, work: Callable[[Callable[[], bool]], Iterator]) -> None:
-    """Backend-agnostic: run `work(stop)`'s events into the job, then close it (history, disk)."""
-    try:
-        if job.should_stop():
-            job.status = "abandoned" if job.status == "abandoned" else "stopped"
-            job.message = "Stopped before it started."
-            return
-        job.status, job.started = "running", time.monotonic()
-        records.start(job)
-        for name, event in work(job.should_stop):
-            job.apply(name, event)
-        conclude(job)
-    except torch.OutOfMemoryError:
-        log.exception("%s (%s) ran out of memory", job.key, job.label)
-        job.status, job.message = "error", ("Out of memory. Choose a smaller model or batch, or train on the CPU "
-                                            "(sidebar → device).")
-    except LabError as e:
-        log.warning("%s (%s) failed: %s", job.key, job.label, e, exc_info=True)
-        job.status, job.message = "error", str(e)
-    except Exception as e:  # a message on the page, never a traceback there: the traceback goes to the log
-        log.exception("%s (%s) failed", job.key, job.label)
-        what = "The experiment" if job.kind == "experiment" else "Training"
-        job.status, job.message = "error", f"{what} failed: {type(e).__name__}: {e}"
-    finally:
-        close(job)
-
-
-def conclude(job: Job) -> None:
-    """After the last event: save finished models, then say how the job ended."""
-    for run in job.runs.values():
-        if run.status == "finished" and run.weights is not None and run.checkpoint is None:
-            records.save_checkpoint(job, run)
-    diverged = [r for r in job.runs.values() if r.status == "diverged"]
-    if job.status == "abandoned":
-        return
-    if diverged:
-        job.status, job.message = "diverged", diverged[0].message or job.message
-    elif job.stop.is_set():
-        job.status = "stopped"
-        job.message = job.message or next((r.message for r in job.runs.values() if r.status == "stopped"), "Stopped.")
-    elif job.kind == "experiment" and job.result is None:
-        job.status, job.message = "error", job.message or "The experiment ended without a result."
-    else:
-        job.status = "finished"
-
-
-def close(job: Job) -> None:
-    """Once: unfinished runs count as stopped, history rows are closed, held locks released."""
-    if job.closed:
-        return
-    for run in job.runs.values():
-        if run.status in ("waiting", "running"):
-            run.status = "stopped"
-        records.finish(job, run)
-    for release in job.cleanup:
-        try:
-            release()
-        except Exception:  # a lock that cannot be released must not hide the job's outcome
-            log.exception("%s: releasing %r failed", job.key, release)
-    job.cleanup.clear()  # a teacher claim holds its dataset
-    job.closed = True
-
-
-class Once:
-    """What a backend gives the queue: called once, then forgotten. The queue's record of a job
-    (the Job's handle, kept as long as the Job) holds the function it was given; without this,
-    every finished job kept alive all its work closed over: a pair's copy of the teacher (1.6 MB
-    for teacher-cnn), a repeat's teacher, an experiment page's globals."""
-
-    def __init__(self, work):
-        self.work = work
-
-    def __call__(self, stop):
-        work, self.work = self.work, None
-        if work is None:
-            raise RuntimeError("a job's work was asked for twice")
-        return work(stop)
-
-    def forget(self) -> None:  # a job cancelled in the queue never calls it
-        self.work = None
-
-    @classmethod
-    def for_job(cls, job: Job, work) -> "Once":
-        once = cls(work)
-        job.cleanup.append(once.forget)
-        return once
 
 
 class ThreadBackend:
@@ -148,7 +60,6 @@ def backend():
         if _backend is None:
             address = os.environ.get("LAB_RAY_ADDRESS", "").strip()
             if address:
-                from .ray_backend import RayBackend
                 _backend = RayBackend(address)
             else:
                 _backend = ThreadBackend()

@@ -7,27 +7,16 @@ import streamlit as st
 from lab.lessons import presets
 
 from . import session
-from .settings import SETTINGS, set_value
+from .settings import SETTINGS, lesson_extras, set_value
+from .teachers import teacher_info
 
 LESSON_PAGES = {"soft-targets": "app_pages/dark_knowledge.py", "distill": "app_pages/distill.py",
                 "compare": "app_pages/compare.py", "history": "app_pages/history.py", "draw": "app_pages/draw.py",
                 "experiments": "app_pages/experiments.py"}
 
 
-def lesson_extras(lesson: presets.Lesson) -> dict:
-    """The rest of a lesson's setup: the teacher to train if you train your own; a lesson that hides
-    a class (Lesson 3) is the Experiments page's omitted-class experiment, selected and filled in."""
-    s = lesson.settings
-    extras = {"teacher_arch": s["teacher"], "teacher_epochs": s["teacher_epochs"]}
-    if s.get("hidden_class") is not None:
-        extras.update(x_experiment="omit", x_omit_class=int(s["hidden_class"]), x_omit_student=s["student"],
-                      x_omit_T=float(s["temperature"]), x_omit_epochs=int(s["epochs"]))
-    return extras
-
-
 def lesson_teacher_needed(lesson: presets.Lesson) -> bool:
     """True when a lesson needs its own teacher (Lesson 4: 1 epoch) and the one in use is not it."""
-    from .teachers import teacher_info
     s = lesson.settings
     if s["teacher_epochs"] == presets.DEFAULTS["teacher_epochs"]:
         return False

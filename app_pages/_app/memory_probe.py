@@ -22,6 +22,12 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import torch
+from streamlit.runtime import Runtime
+
+from . import job as job_module
+from . import session
+
 log = logging.getLogger(__name__)
 _previous: list = []   # the last tracemalloc snapshot (to diff against)
 
@@ -41,10 +47,6 @@ def tensor_bytes(tensors) -> int:
 def live_objects() -> dict:
     """Counts of what the app keeps alive now: its jobs, runs, measured models, torch modules and
     tensors (CPU bytes), plotly figures, the session records and Streamlit's sessions."""
-    import torch
-
-    from . import job as job_module
-    from . import session
     gc.collect()
     counts: collections.Counter = collections.Counter()
     tensors, modules = [], 0
@@ -73,7 +75,6 @@ def live_objects() -> dict:
 
 def _streamlit_sessions() -> dict:
     try:
-        from streamlit.runtime import Runtime
         if not Runtime.exists():
             return {}
         manager = Runtime.instance()._session_mgr

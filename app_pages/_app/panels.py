@@ -16,6 +16,7 @@ from . import session
 from .fmt import fmt_seconds
 from .jobs import POLL_S, QUEUED_POLL_S, SIDEBAR_POLL_S
 from .settings import bound, set_value
+from .teachers import teacher_info
 
 log = logging.getLogger(__name__)
 STATUS_TEXT = {"queued": "Waiting for a free training slot…", "running": "Training…",
@@ -147,7 +148,6 @@ def _outcome(head, job) -> None:
 
 def sidebar_status() -> None:
     """The sidebar's "Models in use": the teacher, the student pairs, and this browser's job."""
-    from .teachers import teacher_info
     active = session.running_job()
     every = None if active is None else QUEUED_POLL_S if active.status in ("queued", "waiting") else SIDEBAR_POLL_S
 

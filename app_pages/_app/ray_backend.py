@@ -17,6 +17,8 @@ import os
 from lab.serve import jobs as job_queue
 from lab.serve import ray_runner
 
+from .drive import Once, drive
+
 log = logging.getLogger(__name__)
 
 
@@ -34,8 +36,6 @@ class RayBackend:
                  address, resources, queue.limit, self.job_cpus, self.job_gpus)
 
     def submit(self, job, work):
-        from .jobs import Once, drive  # jobs imports this module lazily: no cycle at import time
-
         def remote(stop):
             return ray_runner.remote_events(work, stop, job_cpus=self.job_cpus, job_gpus=self.job_gpus)
 

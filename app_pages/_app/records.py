@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from lab import checkpoints
-from lab.data import data_dir
+from lab.data import data_dir, load
 from lab.errors import LabError
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,6 @@ def save_checkpoint(job, run) -> None:
         return
     folder = checkpoint_root(job.store) / f"run-{run.record_id}"
     try:
-        from lab.data import load
         data = load(job.dataset_name)
         card = checkpoints.make_card(run.weights, data, run.metrics, role=run.name, config=job.settings,
                                      run_id=run.record_id, label=job.label)

@@ -27,9 +27,13 @@ import time
 from dataclasses import dataclass, field
 
 import streamlit as st
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from . import caps, records
 from . import jobs as job_runner
+from .history import history_store
+from .settings import init_settings, set_value
 
 log = logging.getLogger(__name__)
 COOKIE = "lab_id"
@@ -74,15 +78,12 @@ def _cookie_token() -> str | None:
 
 def streamlit_session_id() -> str | None:
     """This tab's Streamlit session (None outside a server: AppTest, scripts)."""
-    from streamlit.runtime import Runtime
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
     ctx = get_script_run_ctx()
     return ctx.session_id if ctx is not None and Runtime.exists() else None
 
 
 def init_session() -> None:
     """Once per Streamlit session: who this is, what it had, and the settings from the link."""
-    from .settings import init_settings
     ss = st.session_state
     if "initialized" in ss:
         return
@@ -149,7 +150,6 @@ def _forget_idle() -> None:  # with the lock held
 
 def _restore(rec: SessionRecord) -> None:
     """Rebuild finished teachers and student pairs of this browser from the run history."""
-    from .history import history_store
     store = history_store()
     if store is None:
         return
@@ -236,7 +236,6 @@ def experiment_result(key: str) -> dict | None:
 
 
 def _saved_result(rec: SessionRecord, key: str) -> dict | None:
-    from .history import history_store
     store = history_store()
     if store is None:
         return None
@@ -260,7 +259,6 @@ def _keep_result(rec: SessionRecord, key: str, result: dict) -> None:
 def harvest() -> None:
     """After every run: a teacher job that ended well becomes the teacher in use (once), results
     move into the bounded results cache, and old jobs give back their memory."""
-    from .settings import set_value
     ss = st.session_state
     rec = record()
     for job in rec.jobs:

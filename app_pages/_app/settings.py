@@ -27,10 +27,20 @@ DEFAULTS = {"device": "auto", "teacher_choice": "pretrained", "teacher_arch": pr
 ADVANCED = ("teacher_lr", "seed", "device")
 
 
+def lesson_extras(lesson: presets.Lesson) -> dict:
+    """The rest of a lesson's setup: the teacher to train if you train your own; a lesson that hides
+    a class (Lesson 3) is the Experiments page's omitted-class experiment, selected and filled in."""
+    s = lesson.settings
+    extras = {"teacher_arch": s["teacher"], "teacher_epochs": s["teacher_epochs"]}
+    if s.get("hidden_class") is not None:
+        extras.update(x_experiment="omit", x_omit_class=int(s["hidden_class"]), x_omit_student=s["student"],
+                      x_omit_T=float(s["temperature"]), x_omit_epochs=int(s["epochs"]))
+    return extras
+
+
 def init_settings(restored: dict | None = None) -> None:
     """Settings from the URL (a shared link opens the same experiment); what this browser had
     before a reload (the teacher in use, instructor mode) where the link does not say."""
-    from .lessons import lesson_extras
     ss = st.session_state
     query = st.query_params.to_dict()
     notices: list[str] = []

@@ -9,6 +9,12 @@ import logging
 import os
 import threading
 
+import torch
+
+from lab.device import cap_threads
+
+from .memory_probe import start_if_requested
+
 _done = threading.Event()
 _lock = threading.Lock()
 THREADS = 1  # torch's intra-op threads for training, set by start()
@@ -23,9 +29,6 @@ def start() -> None:
         if _done.is_set():
             return
         _logging()
-        import torch
-
-        from lab.device import cap_threads
         # Torch's intra-op pool is shared by every session of this process: leave one core to the
         # web server so a training job cannot starve it.
         THREADS = cap_threads(max(1, (os.cpu_count() or 1) - 1))
@@ -34,7 +37,6 @@ def start() -> None:
         # cold first paint), and a job that starts before it is done just waits for the import.
         threading.Thread(target=lambda: torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))]),
                          name="lab-warm-optimizer", daemon=True).start()
-        from .memory_probe import start_if_requested
         start_if_requested()  # LAB_MEMORY_PROBE: a debugging aid, off by default
         logging.getLogger(__name__).info("app started: %d training thread(s)", THREADS)
         _done.set()

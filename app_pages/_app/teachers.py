@@ -12,12 +12,15 @@ import torch
 
 import lab
 from lab import checkpoints
-from lab.serve import teacher_cache
+from lab.data import locate
+from lab.device import pick_device
 from lab.errors import LabError
 from lab.metrics import predict_logits
 from lab.models import STUDENTS, TEACHERS, count_params
+from lab.serve import teacher_cache
 
 from . import session
+from .settings import set_value
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -46,7 +49,6 @@ def unavailable_text(name: str, error: LabError) -> str:
     """What an app user can do. A dataset that is not on the server at all gets the app's own
     sentence (not the command line's flag, not the server's folders: those are in the log); a
     damaged file is named, since deleting it is the fix."""
-    from lab.data import locate
     if locate(name) is None:
         return ("It is not on this server and cannot be downloaded from here. Whoever runs the server can copy "
                 "its original files into the lab's data folder (see the Data page's *Learn more*).")
@@ -117,7 +119,7 @@ class TeacherInfo:
         return self.run.test_logits
 
 
-def teachers(dataset_name: str | None = None) -> dict[str, TeacherInfo]:
+def available_teachers(dataset_name: str | None = None) -> dict[str, TeacherInfo]:
     """The teachers this browser can use on the dataset: the shipped one, then its own."""
     name = dataset_name or st.session_state.dataset
     found = {}
@@ -140,7 +142,6 @@ def teachers(dataset_name: str | None = None) -> dict[str, TeacherInfo]:
 
 def add_uploaded_teacher(key: str, model: torch.nn.Module, card: dict, metrics: dict, data: lab.Dataset) -> None:
     """An uploaded, checked checkpoint becomes this browser's teacher in use."""
-    from .settings import set_value
     logits = predict_logits(model, data.test_images, data.mean, data.std)
     session.record().uploaded_teachers[key] = TeacherInfo(key, f"uploaded {card['arch']}", card["arch"], model,
                                                           metrics, logits, data.name)
@@ -148,7 +149,7 @@ def add_uploaded_teacher(key: str, model: torch.nn.Module, card: dict, metrics: 
 
 
 def teacher_info(key: str | None = None) -> TeacherInfo | None:
-    available = teachers()
+    available = available_teachers()
     key = key or st.session_state.get("teacher_choice")
     return available.get(key) or next(iter(available.values()), None)
 
@@ -189,5 +190,4 @@ def devices() -> list[str]:
 
 
 def device_label(name: str) -> str:
-    from lab.device import pick_device
     return f"auto ({pick_device('auto').type})" if name == "auto" else name

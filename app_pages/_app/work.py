@@ -4,6 +4,7 @@ then hands it to jobs.start(): the page never sees a thread."""
 from __future__ import annotations
 
 import copy
+import json
 import time
 from dataclasses import replace
 
@@ -123,7 +124,6 @@ def start_distill_job(teacher_key: str) -> jobs.Job:
 
 def start_experiment(name: str, key: str, label: str, make_progress) -> jobs.Job:
     """Run `make_progress(stop)` (-> iterator of lab.experiments.Progress) as a job of this browser."""
-    import json
     try:
         config = json.loads(key)
     except ValueError:

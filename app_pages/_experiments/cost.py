@@ -1,7 +1,7 @@
-"""Two tabs of the Experiments page (issue 12): the cost-quality frontier, and distilling a
-teacher we can only query. Not a page: app_pages/experiments.py calls `frontier_section(page)`
-and `blackbox_section(page)` with its own helpers (`page.setting`, `page.run_block`, ...), so
-both tabs run, show progress, stop, cache and record exactly like the other experiments."""
+"""Experiments 8-9 of the Experiments page (issue 12): the cost-quality frontier, and distilling a
+teacher we can only query. Not a page: app_pages/experiments.py calls each section with its
+ExperimentPage (`page.setting`, `page.run_block`, ...), so both run, show progress, stop, cache and
+record exactly like the other experiments."""
 from __future__ import annotations
 
 import pandas as pd
@@ -68,11 +68,9 @@ teacher's; **gap closed** = how much of the labels-only student's distance to th
                    f"{result['speed']['threads']} thread(s)); a cached result keeps them — press Run again to time "
                    "the models as the machine is now.")
 
-    make = None if config is None else (lambda stop, use_cache: frontier.experiment(
-        page.data, page.teacher_copy(), config, stop, use_cache))
     page.run_block("frontier", settings, f"{len(students)} students × {int(seeds)} seed(s) × (labels, distilled), "
                                          f"{epochs} epochs — {runs} training runs, then one speed measurement",
-                   make, show)
+                   page.runner(frontier.experiment, config), show)
 
 
 def blackbox_section(page) -> None:
@@ -112,8 +110,7 @@ student on as many *labeled* images.""")
                    f"whole training set). Mean of {len(result['seeds'])} seed(s); on {result['n_test']:,} test images "
                    "one image is " f"{100 / result['n_test']:.2g} point.")
 
-    make = None if config is None else (lambda stop, use_cache: blackbox.experiment(
-        page.data, page.teacher_copy(), config, stop, use_cache))
     page.run_block("blackbox", settings, f"{len(chosen)} settings + the baseline, {len(budgets)} budgets "
                                          f"({budgets[0]:,} to {budgets[-1]:,} queries) × {int(seeds)} seed(s) — "
-                                         f"{len(budgets) * int(seeds)} stacked training runs", make, show)
+                                         f"{len(budgets) * int(seeds)} stacked training runs",
+                   page.runner(blackbox.experiment, config), show)
