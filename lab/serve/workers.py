@@ -1,6 +1,6 @@
 """Warm worker processes that train the server's jobs, so the web server's interpreter never does.
 
-    pool = shared_pool(size)               # once per server: `size` processes start at once
+    pool = WorkerPool(size)                # once per server (the app's ProcessBackend): they start at once
     for item in pool.events(task, stop):   # task: a picklable lab.serve.tasks.Task
         ...                                # the items task(stop) yields, in order, as they are made
 
@@ -348,15 +348,3 @@ class WorkerPool:
         log.info("training worker %d ready (nice %d, %d torch thread(s))", worker.pid, self.niceness, self.threads)
         return worker
 
-
-_shared: WorkerPool | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_pool(size: int) -> WorkerPool:
-    """The process-wide pool (created with `size` workers on the first call)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = WorkerPool(size)
-        return _shared
