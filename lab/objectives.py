@@ -209,17 +209,27 @@ def explain(name: str) -> str:
 
 
 def make_objective(name: str, student: nn.Module, teacher: nn.Module, dataset: Dataset,
-                   teacher_logits: torch.Tensor, temperature: float = 4.0, alpha: float = 0.9,
+                   teacher_logits: torch.Tensor | None, temperature: float = 4.0, alpha: float = 0.9,
                    weight: float | None = None, seed: int = 0):
     """Build an objective by name. `teacher_logits`: (N, K) on every (un-augmented) training image
-    of `dataset`, on the training device; `student` must already sit on that device."""
+    of `dataset`, on the training device; `student` must already sit on that device.
+
+    `teacher_logits=None` means the training images change every epoch (augmentation): logit KD
+    then asks the live teacher on each batch; the others read what the teacher says about the
+    un-augmented images and refuse. T and α are checked where they are used (SoftTargets)."""
     if name not in OBJECTIVES:
         raise ConfigError(f"Unknown objective {name!r}. Choose one of: {', '.join(OBJECTIVES)}.")
     if name == "labels":
         return HardLabels()
     if name.startswith("kd"):
         variant = {"kd": "hinton", "kd-no-t2": "no-t2", "kd-kl-mean": "kl-mean"}[name]
+        if teacher_logits is None:
+            live = teacher.to(next(student.parameters()).device).eval()
+            return SoftTargets(temperature, alpha, teacher=live, variant=variant)
         return SoftTargets(temperature, alpha, teacher_logits=teacher_logits, variant=variant)
+    if teacher_logits is None:
+        raise ConfigError(f"The {name} objective uses the teacher's outputs cached on un-augmented images: "
+                          "train without augmentation (the student default), or use --method kd.")
     if name == "pseudo-labels":
         return PseudoLabels(teacher_logits)
     options = {} if weight is None else {"weight": weight}

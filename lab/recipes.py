@@ -20,9 +20,10 @@ import torch
 from . import checkpoints
 from .data import Dataset
 from .device import pick_device
-from .losses import HardLabels, SoftTargets, check_temperature_alpha
+from .losses import HardLabels
 from .metrics import evaluate, predict_logits
 from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, build, describe
+from .objectives import make_objective
 from .train import Event, TrainConfig, TrainResult, train
 
 # Chosen so that `teacher` then `distill` with no options shows the point of the lab on
@@ -90,21 +91,17 @@ def _logits_key(teacher: torch.nn.Module, dataset: Dataset, device: torch.device
 def distilled_objective(method: str, initial: torch.nn.Module, teacher: torch.nn.Module, dataset: Dataset,
                         temperature: float, alpha: float, config: TrainConfig,
                         teacher_logits: torch.Tensor | None = None):
-    """What the distilled student of a pair learns from, chosen by name (lab.objectives.OBJECTIVES).
-    Logit KD with augmentation asks the live teacher (inputs change every epoch); everything else
-    uses the teacher's logits on the un-augmented training images, computed once."""
-    if method == "kd" and config.augment:
-        return SoftTargets(temperature, alpha, teacher=teacher.to(pick_device(config.device)).eval())
+    """What the distilled student of a pair learns from, chosen by name (lab.objectives.OBJECTIVES),
+    with the teacher's logits on the un-augmented training images computed once (and kept, see
+    `teacher_train_logits`). Augmented training has no fixed images to cache them for: the
+    objective then gets none, and logit KD asks the live teacher (the others refuse)."""
     if config.augment:
-        from .errors import ConfigError
-        raise ConfigError(f"The {method} objective uses the teacher's outputs cached on un-augmented images: "
-                          "train without augmentation (the student default), or use --method kd.")
-    if teacher_logits is None:
-        teacher_logits = teacher_train_logits(teacher, dataset, config.device)
-    if method == "kd":
-        return SoftTargets(temperature, alpha, teacher_logits=teacher_logits)
-    from .objectives import make_objective
-    probe = copy.deepcopy(initial).to(teacher_logits.device)  # objectives read shapes and device from it
+        teacher_logits, device = None, pick_device(config.device)
+    else:
+        if teacher_logits is None:
+            teacher_logits = teacher_train_logits(teacher, dataset, config.device)
+        device = teacher_logits.device
+    probe = copy.deepcopy(initial).to(device)  # objectives read shapes and device from it
     return make_objective(method, probe, teacher, dataset, teacher_logits, temperature, alpha, seed=config.seed)
 
 
@@ -119,7 +116,6 @@ def distill_pair(dataset: Dataset, teacher: torch.nn.Module, student: str = DEFA
     (lab.objectives.OBJECTIVES: "kd" = logit KD, "hint", "attention", "pseudo-labels", ...);
     the others need cached teacher logits, i.e. un-augmented training.
     """
-    check_temperature_alpha(temperature, alpha)
     initial = init_model(student, dataset, config.seed)
     objectives = {"hard": HardLabels(),
                   "distilled": distilled_objective(method, initial, teacher, dataset, temperature, alpha, config,
@@ -166,7 +162,6 @@ def distill_pair_together(dataset: Dataset, teacher: torch.nn.Module, student: s
     same batches (each run has its own seeded generator), so the results equal `distill_pair`'s.
     A run that ends early (stopped, diverged) leaves the other running until it ends too.
     """
-    check_temperature_alpha(temperature, alpha)
     initial = init_model(student, dataset, config.seed)
     soft = distilled_objective(method, initial, teacher, dataset, temperature, alpha, config, teacher_logits)
     runs = {"hard": train(copy.deepcopy(initial), dataset, HardLabels(), config, stop),

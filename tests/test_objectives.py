@@ -150,6 +150,26 @@ def test_every_objective_is_chosen_by_name_and_trained_by_the_one_engine(name, s
         assert any(not torch.equal(a, b.cpu()) for a, b in zip(extra_before, objective.parameters()))
 
 
+def test_without_cached_logits_kd_asks_the_live_teacher_and_the_others_refuse(small, trained_teacher):
+    """Augmented training has no fixed images to cache the teacher's outputs for: make_objective then
+    gets none; logit KD (each variant) asks the live teacher on each batch, the others refuse, and
+    T and α are checked by the objective that uses them."""
+    teacher = trained_teacher[0]
+    student = init_model("student-mlp", small, 0)
+    kd = make_objective("kd-no-t2", student, teacher, small, None, temperature=2.0, alpha=0.5)
+    assert kd.teacher is teacher and kd.teacher_logits is None and kd.variant == "no-t2"
+    images, labels = small.train_images[:8].float() / 255, small.train_labels[:8]
+    loss, _ = kd(student, images, labels, torch.arange(8))
+    with torch.no_grad():
+        expected = distillation_loss(student(images), teacher(images), labels, 2.0, 0.5, "no-t2")
+    assert torch.allclose(loss, expected)
+    for name in ("pseudo-labels", "hint", "attention"):
+        with pytest.raises(ConfigError, match="un-augmented"):
+            make_objective(name, student, teacher, small, None)
+    with pytest.raises(ConfigError, match="temperature T must be a number above 0"):
+        make_objective("kd", student, teacher, small, None, temperature=0.0)
+
+
 def test_explanations_and_unknown_names():
     for name in OBJECTIVES:
         text = explain(name)
