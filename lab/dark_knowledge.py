@@ -3,6 +3,7 @@
     temperature_sweep(logits, temperatures) -> entropy and probability off the top class per T
     class_similarity(logits, labels, T, K)  -> (K, K) mean soft targets per true class
     confusable_pairs(similarity, classes)   -> the class pairs the teacher finds most alike
+    second_choice_kind(logits, classes, KINDS["cifar10"]) -> how often the runner-up is of the same kind
 """
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ import math
 import torch
 
 from .losses import soft_targets
+from .stats import clopper_pearson
+
+# Kinds a person would group the classes into, per dataset: the teacher was never told them, so a
+# runner-up of the same kind far more often than chance is structure it found in the images.
+KINDS = {
+    "cifar10": {"animal": ("bird", "cat", "deer", "dog", "frog", "horse"),
+                "vehicle": ("airplane", "automobile", "ship", "truck")},
+    "fashion-mnist": {"clothes": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Shirt"),
+                      "footwear": ("Sandal", "Sneaker", "Ankle boot"), "bag": ("Bag",)},
+}
 
 
 def entropy_bits(probs: torch.Tensor) -> torch.Tensor:
@@ -67,3 +78,28 @@ def confusable_pairs(similarity: torch.Tensor, classes, top: int = 5) -> list[di
     return [{"pair": f"{classes[i]} ↔ {classes[j]}", "a": classes[i], "b": classes[j], "mass": mass,
              "a_to_b": similarity[i, j].item(),
              "b_to_a": similarity[j, i].item()} for mass, i, j in pairs[:top]]
+
+
+def second_choice_kind(logits: torch.Tensor, classes, kinds: dict[str, tuple[str, ...]]) -> dict:
+    """Is the teacher's second choice of the same kind as its first (an animal after an animal)?
+
+    For each image: its top and runner-up class (argmax and second-largest logit; T does not
+    change the order). `rate` is the share of images whose runner-up is of the top class's kind,
+    with its exact 95 % interval over the images (Clopper-Pearson). `chance` is that share if the
+    runner-up were any other class at random: (n_kind(top) - 1) / (K - 1) averaged over the images
+    (CIFAR-10: 5/9 after an animal, 3/9 after a vehicle). A class in no kind is its own kind.
+    """
+    kind_of = {c: name for name, members in kinds.items() for c in members}
+    kind = [kind_of.get(c, c) for c in classes]
+    k = len(classes)
+    assert logits.shape[-1] == k >= 2, (logits.shape, k)
+    size = torch.tensor([kind.count(x) for x in kind], dtype=torch.float64)          # (K,) its kind's size
+    ids = {name: i for i, name in enumerate(dict.fromkeys(kind))}
+    kind_id = torch.tensor([ids[x] for x in kind])                                   # (K,)
+    top2 = logits.float().reshape(-1, k).cpu().topk(2, dim=-1).indices               # (N, 2)
+    same = kind_id[top2[:, 0]] == kind_id[top2[:, 1]]                                # (N,) bool
+    n, hits = len(same), int(same.sum())
+    chance = ((size[top2[:, 0]] - 1) / (k - 1)).mean().item() if n else float("nan")
+    low, high = clopper_pearson(hits, n)
+    return {"n": n, "same": hits, "rate": hits / n if n else float("nan"), "low": low, "high": high,
+            "chance": chance, "kinds": {name: list(members) for name, members in kinds.items()}}

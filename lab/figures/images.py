@@ -22,7 +22,7 @@ def image_grid(images: torch.Tensor, labels: torch.Tensor, classes, per_class: i
     counts = [len(m) for m in picked]
     index = torch.cat([torch.cat([m, m[:0].new_full((per_class - len(m),), -1)]) for m in picked])
     chosen = torch.as_tensor(images).cpu()[index.clamp_min(0)]
-    chosen[index < 0] = 0
+    chosen[index < 0] = 0 if chosen.shape[1] == 1 else 255  # a class with fewer images: blank paper (digits are inverted)
     h = chosen.shape[-1]
     scale = 2
     picture = mosaic(chosen, per_class, scale=scale)
