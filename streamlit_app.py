@@ -23,6 +23,7 @@ app.init_session()         # who this browser is, what it had before a reload, t
 app.harvest()
 app.reap_queue()
 
+photos = st.session_state.get("dataset") == "cifar10"
 PAGES = [
     st.Page("app_pages/concepts.py", title="Concepts", icon=":material/lightbulb:", default=True),
     st.Page("app_pages/data.py", title="Data", icon=":material/grid_view:"),
@@ -33,7 +34,9 @@ PAGES = [
     st.Page("app_pages/experiments.py", title="Experiments", icon=":material/experiment:"),
     st.Page("app_pages/history.py", title="History", icon=":material/history:"),
     st.Page("app_pages/lessons.py", title="Lessons", icon=":material/menu_book:"),
-    st.Page("app_pages/draw.py", title="Draw a digit", icon=":material/draw:"),
+    # CIFAR-10 has no digits to draw: there the same page classifies an uploaded photo
+    st.Page("app_pages/draw.py", title="Upload a photo" if photos else "Draw a digit",
+            icon=":material/add_a_photo:" if photos else ":material/draw:"),
     st.Page("app_pages/instructor.py", title="Instructor", icon=":material/co_present:"),
 ]
 page = st.navigation(PAGES)

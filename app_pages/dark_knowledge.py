@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from lab import figures
-from lab.dark_knowledge import class_similarity, confusable_pairs, sweep_of
+from lab.dark_knowledge import KINDS, class_similarity, confusable_pairs, second_choice_kind, sweep_of
 from app_pages import _app as app
 
 app.page_header("Dark knowledge", "A trained teacher is almost always sure of the right class — but its tiny "
@@ -24,7 +24,9 @@ with c[2]:
     st.caption(f"Teacher: **{teacher.label}**")
 
 st.subheader("Soft targets of chosen test images")
-default = [int(np.flatnonzero(labels.numpy() == k)[0]) for k in (7, 4, 3) if k < data.num_classes]
+shown_first = {"cifar10": (3, 5, 1)}.get(data.name, (7, 4, 3))  # a cat, a dog, a car; digits 7, 4, 3
+default = [int(found[0]) for k in shown_first if k < data.num_classes
+           for found in [np.flatnonzero(labels.numpy() == k)] if len(found)]
 picked = st.multiselect("Test images", list(range(len(labels))), default=default, max_selections=4,
                         format_func=lambda i: f"#{i} ({data.classes[int(labels[i])]})", key="dk_images")
 cols = st.columns(max(len(picked), 1))
@@ -53,6 +55,21 @@ with right:
                      format="%.4f", min_value=0, max_value=max(p["mass"] for p in pairs) if pairs else 1)})
     st.caption("→: mean probability the teacher gives the second class on images of the first; ← the reverse.")
 
+if data.name in KINDS:
+    kinds = KINDS[data.name]
+    found = second_choice_kind(logits, data.classes, kinds)
+    st.subheader(f"Does the teacher know which classes are of a kind ({', '.join(kinds)})?")
+    c = st.columns([1, 1, 2])
+    c[0].metric("Second choice of the same kind", f"{found['rate']:.1%}",
+                help=f"95 % interval over the {found['n']:,} test images: {found['low']:.1%} to {found['high']:.1%}")
+    c[1].metric("If the second choice were random", f"{found['chance']:.1%}")
+    groups = "; ".join(f"**{name}**: {', '.join(members)}" for name, members in kinds.items())
+    c[2].markdown(f"Nobody told the teacher that the classes come in kinds ({groups}). Yet on "
+                  f"{found['same']:,} of {found['n']:,} test images its second choice is of the same kind as its "
+                  f"first (95 % interval {found['low']:.1%} to {found['high']:.1%}), against {found['chance']:.1%} "
+                  "for a runner-up picked at random among the other classes. This is the structure a student "
+                  "receives through the soft targets, and never through a label.")
+
 st.subheader("How much probability sits off the top class as T grows")
 a, b = st.columns(2)
 with a:
@@ -62,10 +79,12 @@ with a:
 with b:
     st.plotly_chart(figures.off_top_by_class(similarity, data.classes, T), width="stretch", key="dk-per-class")
 
+example = {"cifar10": ("a cat", "a cat, quite like a dog, a little like a deer, nothing like a truck")}.get(
+    data.name, ("a 7", "a 7, a bit like a 1, slightly like a 2, nothing like a 0"))
 with st.expander("Learn more: why this helps a student"):
-    st.markdown("""
-A label says only "this is a 7". The teacher's soft targets say "this is a 7, a bit like a 1, slightly
-like a 2, nothing like a 0". That is many more bits of information per training image: the student
+    st.markdown(f"""
+A label says only "this is {example[0]}". The teacher's soft targets say "this is {example[1]}".
+That is many more bits of information per training image: the student
 learns the *shape* of the problem, not just the answers, so it generalizes better from the same data.
 Hinton et al. showed a student can even recognize a digit it never saw in training, from the soft
 targets alone. Too low a T hides this information; too high a T flattens everything into noise.""")
