@@ -66,7 +66,13 @@ def test_frontier_command_writes_the_contract(tmp_path, capsys, monkeypatch):
         mean = sum(r["distilled_accuracies"]) / 2
         assert r["recovered"] == pytest.approx(mean / teacher["accuracy"])
         hard = sum(r["hard_accuracies"]) / 2
-        assert r["gap_closed"] == pytest.approx((mean - hard) / (teacher["accuracy"] - hard))
+        gap = r["gap_to_teacher"]
+        assert gap["difference"] == pytest.approx(teacher["accuracy"] - hard) and gap["seeds"] == 2
+        if gap["within_noise"]:
+            assert r["gap_closed"] is None and "cannot be measured" in r["gap_closed_note"]
+        else:
+            assert r["gap_closed"] == pytest.approx((mean - hard) / (teacher["accuracy"] - hard))
+            assert r["gap_closed_low"] <= r["gap_closed"] <= r["gap_closed_high"]
         assert r["gain"] == pytest.approx(mean - hard)
         assert r["gain_low"] <= r["gain"] <= r["gain_high"]
         # the two off-diagonal cells of the paired tables, summed over seeds, give the gain
@@ -118,3 +124,57 @@ def test_claim_sentence_when_distillation_closes_none_of_the_gap():
     ten.update(distilled_mean=0.915, recovered=0.915 / 0.98, gap_closed=(0.915 - 0.92) / (0.98 - 0.92))
     sentence = frontier.claim_sentence(result)
     assert "closes none of the gap" in sentence and "(−0.5 points)" in sentence
+
+
+def _rung_of(hard, distilled, teacher_right):
+    """frontier.rung on hand-made right/wrong arrays (the model and the speeds only fill the cost columns)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from lab.data import load
+    from lab.models import build
+    data = load("mnist-sample")
+    speed = SimpleNamespace(latency_ms={"student-mlp": 0.1}, throughput={"student-mlp": 1e4}, cpu_latency_ms={})
+    as_bool = lambda rows: [np.asarray(r, dtype=bool) for r in rows]  # noqa: E731
+    return frontier.rung("student-mlp", build("student-mlp"), data, as_bool(hard), as_bool(distilled),
+                         np.asarray(teacher_right, dtype=bool), speed)
+
+
+def test_gap_closed_only_where_the_teacher_labels_gap_is_beyond_noise():
+    """1,000 images. Teacher right on 930; the labels-only student on 928 (it misses 4 the teacher gets,
+    gets 2 the teacher misses): a 0.2-point gap, McNemar p = 0.69. The distilled student gets 2 of the 4
+    back. The old code reported (93.0 − 92.8) / 0.2 → 100 % of the gap closed."""
+    import numpy as np
+    teacher = np.zeros(1000, bool)
+    teacher[:930] = True
+    hard = teacher.copy()
+    hard[[0, 1, 2, 3]] = False       # the teacher's, missed
+    hard[[930, 931]] = True          # the teacher's misses, got
+    distilled = hard.copy()
+    distilled[[0, 1]] = True
+    r = _rung_of([hard], [distilled], teacher)
+    assert r["gap_to_teacher"]["within_noise"] and r["gap_to_teacher"]["difference"] == pytest.approx(0.002)
+    assert r["gap_closed"] is None and r["gap_closed_low"] is None
+    assert "within noise" in r["gap_closed_note"] and "cannot be measured" in r["gap_closed_note"]
+    # a gap beyond noise: labels 85 %, teacher 93 %; distilled gets back 40 of the 80 images
+    hard = teacher.copy()
+    hard[:80] = False
+    distilled = hard.copy()
+    distilled[:40] = True
+    r = _rung_of([hard], [distilled], teacher)
+    assert not r["gap_to_teacher"]["within_noise"]
+    assert r["gap_closed"] == pytest.approx(0.5) and r["gap_closed_low"] < 0.5 < r["gap_closed_high"]
+    # by hand: each resample keeps the ratio of the 40 "gained" to the 80 "gap" images near 1/2; the
+    # binomial spread of 40 of 80 is ±0.11 at 95 %: the interval is about that wide
+    assert 0.35 < r["gap_closed_low"] and r["gap_closed_high"] < 0.65
+
+
+def test_claim_sentence_says_when_the_gap_is_within_noise():
+    result = hand_made()
+    ten = result["rungs"][1]
+    ten.update(gap_closed=None, gap_closed_note="the teacher − labels gap is +0.2 points over 1 seed "
+                                                "(95 % CI -0.4 to +0.8), within noise: the share of it "
+                                                "distillation closes cannot be measured")
+    sentence = frontier.claim_sentence(result)
+    assert "cannot be measured" in sentence and "closes 50%" not in sentence

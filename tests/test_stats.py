@@ -190,3 +190,25 @@ def test_the_table_alone_gives_the_same_result():
     assert paired_from_counts(1000, 900, 30, 50) == paired_difference(a, b)
     with pytest.raises(ValueError, match="Not a paired table"):
         paired_from_counts(10, 8, 2, 3)
+
+
+def test_paired_over_seeds_one_seed_is_the_exact_rule_several_a_bootstrap_over_images():
+    from lab.stats import paired_over_seeds
+    rng = np.random.default_rng(3)
+    a = [rng.random(1000) < 0.90 for _ in range(3)]
+    b = [x | (rng.random(1000) < 0.2) for x in a]  # B gets right every image A does, and ~2 % more
+    one = paired_over_seeds(a[:1], b[:1])
+    exact = paired_difference(a[0], b[0])
+    assert (one.method, one.difference, one.low, one.high) == ("exact", exact.difference, exact.low, exact.high)
+    three = paired_over_seeds(a, b)
+    gains = [float(y.mean() - x.mean()) for x, y in zip(a, b)]
+    assert three.method == "bootstrap" and three.seeds == 3 and three.difference == pytest.approx(np.mean(gains))
+    assert 0 < three.low < three.difference < three.high and not three.within_noise  # B never loses an image
+    # 0 vs 4 discordant images on one seed: McNemar p = 0.125, within noise by the one rule
+    tie = np.ones(1000, bool)
+    better = tie.copy()
+    tie[:4] = False
+    assert paired_over_seeds([tie], [better]).within_noise
+    assert "over 1 seed" in paired_over_seeds([tie], [better]).words()
+    with pytest.raises(ValueError, match="same test images"):
+        paired_over_seeds(a, b[:2])

@@ -11,7 +11,12 @@ latency at batch 1 and throughput at batch 256, on the machine that shows the nu
 For every rung: `recovered` = distilled accuracy / teacher accuracy (the claim's measure), and
 `gap_closed` = (distilled − labels) / (teacher − labels), the share of the labels-only student's
 gap to the teacher that distillation closes; `gain` is the paired difference distilled − labels
-on the same test images (lab.stats), averaged over seeds.
+on the same test images (lab.stats.paired_over_seeds), averaged over seeds.
+
+`gap_closed` divides by the teacher − labels gap: a gap of 0.2 points turns ±0.2 points of noise
+into ±100 %. So it is given only when that gap is beyond noise (`gap_to_teacher`, paired on the
+same images), with a bootstrap interval (`gap_closed_low`, `gap_closed_high`); otherwise it is None
+and `gap_closed_note` says why.
 """
 from __future__ import annotations
 
@@ -25,11 +30,10 @@ import torch
 from ..data import Dataset
 from ..errors import ConfigError
 from ..losses import check_temperature_alpha
-from ..metrics import accuracy
 from ..models import MODELS, count_macs, count_params, saved_bytes
 from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, teacher_train_logits
 from ..speed import measure_speed
-from ..stats import correct, paired_difference
+from ..stats import correct, paired_difference, paired_over_seeds
 from .common import Progress, Runs, cached, drive, grid_runs, student_config, test_logits, train_grid
 
 NAME = "frontier"
@@ -81,7 +85,8 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: FrontierConfig = Fro
         if train_logits is None:
             train_logits = teacher_train_logits(teacher, dataset, config.device)
         labels = dataset.test_labels.cpu()
-        teacher_accuracy = accuracy(test_logits(teacher, dataset), labels)
+        teacher_right = correct(test_logits(teacher, dataset), labels)  # (M,) bool
+        teacher_accuracy = float(teacher_right.mean())
         trained = {}
         for arch in config.students:
             hard, distilled = [], []
@@ -96,7 +101,7 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: FrontierConfig = Fro
         models = {"teacher": teacher, **{arch: model for arch, (_, _, model) in trained.items()}}
         speed = measure_speed(models, dataset.shape, repeats=config.speed_repeats)
         runs.index += 1
-        rungs = [rung(arch, trained[arch][2], dataset, *trained[arch][:2], teacher_accuracy, speed)
+        rungs = [rung(arch, trained[arch][2], dataset, *trained[arch][:2], teacher_right, speed)
                  for arch in config.students]
         return {"teacher": {"arch": getattr(teacher, "arch", "teacher"), "params": count_params(teacher),
                             "bytes": saved_bytes(teacher), "macs": count_macs(teacher, dataset.shape),
@@ -115,14 +120,16 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: FrontierConfig = Fro
 
 
 def rung(arch: str, model: torch.nn.Module, dataset: Dataset, hard: list[np.ndarray], distilled: list[np.ndarray],
-         teacher_accuracy: float, speed) -> dict:
-    """One rung's row of frontier.json. `hard`/`distilled`: per seed, (M,) bool right/wrong per test image."""
+         teacher_right: np.ndarray, speed) -> dict:
+    """One rung's row of frontier.json. `hard`/`distilled`: per seed, (M,) bool right/wrong per test
+    image; `teacher_right`: the teacher's (M,) right/wrong on the same images."""
     hard_acc = [float(c.mean()) for c in hard]
     dist_acc = [float(c.mean()) for c in distilled]
     hard_mean, dist_mean = statistics.fmean(hard_acc), statistics.fmean(dist_acc)
-    gap = teacher_accuracy - hard_mean
+    teacher_accuracy = float(np.mean(teacher_right))
     paired = [paired_difference(h, d) for h, d in zip(hard, distilled)]  # per seed: the 2×2 table's off-diagonal
-    gain, low, high = seed_averaged_interval(hard, distilled)
+    gain = paired_over_seeds(hard, distilled)
+    gap = paired_over_seeds(hard, [teacher_right] * len(hard))  # teacher − labels, on the same images
     return {"arch": arch, "params": count_params(model), "bytes": saved_bytes(model),
             "macs": count_macs(model, dataset.shape),
             "latency_ms_b1": speed.latency_ms[arch], "throughput_b256": speed.throughput[arch],
@@ -131,27 +138,46 @@ def rung(arch: str, model: torch.nn.Module, dataset: Dataset, hard: list[np.ndar
             "hard_mean": hard_mean, "distilled_mean": dist_mean,
             "hard_spread": max(hard_acc) - min(hard_acc), "distilled_spread": max(dist_acc) - min(dist_acc),
             "recovered": dist_mean / teacher_accuracy, "recovered_labels": hard_mean / teacher_accuracy,
-            # undefined (None) when the labels-only student already matches or beats the teacher
-            "gap_closed": (dist_mean - hard_mean) / gap if gap > 1e-9 else None,
-            "gain": gain, "gain_low": low, "gain_high": high,
-            "gain_within_noise": bool(low <= 0 <= high),
+            "gap_to_teacher": gap.as_dict(),
+            **gap_closed(hard, distilled, teacher_right, gap),
+            "gain": gain.difference, "gain_low": gain.low, "gain_high": gain.high,
+            "gain_within_noise": gain.within_noise, "gain_words": gain.words(),
             "discordant": {"only_labels_right": sum(p.only_a for p in paired),
                            "only_distilled_right": sum(p.only_b for p in paired)}}
 
 
+def gap_closed(hard: list[np.ndarray], distilled: list[np.ndarray], teacher_right: np.ndarray, gap,
+               confidence: float = 0.95, resamples: int = 4000, seed: int = 0) -> dict:
+    """(distilled − labels) / (teacher − labels), seeds averaged, with a paired bootstrap interval over
+    the test images (each image keeps its seeds and its teacher answer together; a ratio has no exact
+    interval). Only where the teacher − labels gap (`gap`, lab.stats.paired_over_seeds) is beyond
+    noise and positive: divided by a gap the data cannot tell from 0, any share is noise."""
+    if gap.within_noise or gap.difference <= 0:
+        note = (f"the teacher − labels gap is {gap.words()}: the share of it distillation closes cannot be "
+                "measured" if gap.within_noise else
+                f"the student on labels alone beats the teacher ({gap.words()}): there is no gap to close")
+        return {"gap_closed": None, "gap_closed_low": None, "gap_closed_high": None, "gap_closed_note": note}
+    g = np.mean([d.astype(float) - h.astype(float) for h, d in zip(hard, distilled)], axis=0)  # (M,) gain
+    t = np.mean([teacher_right.astype(float) - h.astype(float) for h in hard], axis=0)        # (M,) gap
+    rng = np.random.default_rng(seed)
+    ratios = []
+    for _ in range(resamples):
+        i = rng.integers(0, len(g), len(g))
+        gap_sum = t[i].sum()
+        if gap_sum > 0:
+            ratios.append(g[i].sum() / gap_sum)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(ratios, [tail, 1 - tail])
+    return {"gap_closed": float(g.sum() / t.sum()), "gap_closed_low": float(low), "gap_closed_high": float(high),
+            "gap_closed_note": ""}
+
+
 def seed_averaged_interval(hard: list[np.ndarray], distilled: list[np.ndarray], confidence: float = 0.95,
                            resamples: int = 4000, seed: int = 0) -> tuple[float, float, float]:
-    """Gain (distilled − labels) averaged over seeds, with a paired bootstrap interval over test images.
-
-    Per image i, d_i = mean over seeds of (right_distilled − right_labels) ∈ [−1, 1]; resampling the
-    images keeps each image's seeds together. (A t-interval over 2 seeds has 1 degree of freedom,
-    t = 12.7: wide enough to say nothing.)"""
-    d = np.mean([dd.astype(float) - hh.astype(float) for hh, dd in zip(hard, distilled)], axis=0)  # (M,)
-    rng = np.random.default_rng(seed)
-    means = np.array([d[rng.integers(0, len(d), len(d))].mean() for _ in range(resamples)])
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return float(d.mean()), float(low), float(high)
+    """(gain, low, high) of distilled − labels averaged over seeds: lab.stats.paired_over_seeds (the
+    exact paired interval for one seed, a paired bootstrap over the images for several)."""
+    d = paired_over_seeds(hard, distilled, confidence, resamples, seed)
+    return d.difference, d.low, d.high
 
 
 def experiment(dataset: Dataset, teacher: torch.nn.Module, config: FrontierConfig = FrontierConfig(), stop=None,
@@ -196,9 +222,12 @@ def claim_sentence(result: dict) -> str:
     closed = near["gap_closed"]
     moved = 100 * (near["distilled_mean"] - near["hard_mean"])
     if closed is None:
-        closes = ""
+        closes = f"; {near['gap_closed_note']}" if near.get("gap_closed_note") else ""
     elif closed >= 0.005:
-        closes = f"; distillation closes {closed:.0%} of the gap between it on labels alone and the teacher"
+        interval = (f" (95 % CI {near['gap_closed_low']:.0%} to {near['gap_closed_high']:.0%})"
+                    if near.get("gap_closed_low") is not None else "")
+        closes = (f"; distillation closes {closed:.0%}{interval} of the gap between it on labels alone and "
+                  "the teacher")
     else:
         closes = (f"; distillation closes none of the gap between it on labels alone and the teacher "
                   f"({'' if abs(moved) < 0.05 else '+' if moved > 0 else '−'}{abs(moved):.1f} points)")
