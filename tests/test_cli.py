@@ -42,8 +42,12 @@ def test_distill_writes_both_students_and_summary(cli_teacher, tmp_path):
     assert run.returncode == 0, run.stderr
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     for who in ("teacher", "hard", "distilled"):
-        for key in ("test_accuracy", "params", "bytes", "latency_ms"):
+        for key in ("test_accuracy", "params", "bytes", "recorded_latency_ms"):
             assert isinstance(summary[who][key], (int, float)), (who, key)
+        # a card's latency was taken when the card was made: never under the live measurement's name
+        assert "latency_ms" not in summary[who], who
+    teacher_card = json.loads((teacher / "model.json").read_text())
+    assert summary["teacher"]["recorded_latency_ms"] == teacher_card["metrics"]["latency_ms"]
     assert summary["hard"]["params"] == summary["distilled"]["params"] < summary["teacher"]["params"] / 10
     for who in ("hard", "distilled"):
         assert (tmp_path / "s" / who / "model.safetensors").is_file()

@@ -52,6 +52,14 @@ def _take_while_run(pairs, name):
             return
 
 
+def card_numbers(metrics: dict, more: tuple[str, ...] = ()) -> dict:
+    """A model card's numbers for summary.json. The card's latency was measured when the card was
+    made, at another moment under another load: it is kept as `recorded_latency_ms`, never under a
+    name that reads as measured now (the live, interleaved numbers are summary.json's `speed`)."""
+    numbers = {k: metrics.get(k) for k in ("test_accuracy", "params", "bytes", *more)}
+    return {**numbers, "recorded_latency_ms": metrics.get("latency_ms", metrics.get("latency_ms_b1"))}
+
+
 def cmd_distill(args) -> int:
     teacher, teacher_card = checkpoints.load(args.teacher)
     dataset = load(teacher_card["dataset"])
@@ -62,7 +70,7 @@ def cmd_distill(args) -> int:
     pairs = distill_pair(dataset, teacher, args.student, args.temperature, args.alpha, config,
                          method=args.method)
     out = Path(args.out)
-    summary = {"teacher": {k: teacher_card["metrics"].get(k) for k in ("test_accuracy", "params", "bytes", "latency_ms")},
+    summary = {"teacher": card_numbers(teacher_card["metrics"]),
                "temperature": args.temperature, "alpha": args.alpha, "student": args.student, "seed": config.seed,
                "method": args.method}
     store, who = history()
@@ -84,8 +92,7 @@ def cmd_distill(args) -> int:
                                alpha=args.alpha if name == "distilled" else None,
                                method=args.method if name == "distilled" else None, teacher_dir=str(args.teacher))
             rec.finish(metrics=card["metrics"], checkpoint=str(out / name))
-        summary[name] = {k: card["metrics"][k] for k in ("test_accuracy", "params", "bytes", "latency_ms",
-                                                         "agreement", "ece", "seconds")}
+        summary[name] = card_numbers(card["metrics"], ("agreement", "ece", "seconds"))
         students[name] = final.result.model
     if len(students) == 2:
         summary.update(pair_evidence(teacher, students["hard"], students["distilled"], dataset,
