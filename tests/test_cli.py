@@ -87,6 +87,31 @@ def test_evaluate_on_dataset_and_on_idx_folder(cli_teacher, tmp_path):
     assert json.loads(run.stdout)["n"] == 50
 
 
+def test_evaluate_refuses_a_model_made_for_another_dataset(cli_teacher, tmp_path):
+    """The README's `evaluate --idx-dir …/fashion-mnist` scored the digit teacher on clothes: only the
+    image shape was checked. Now a dataset with other classes, or a folder of another kind of image
+    (mean brightness: MNIST 0.13, Fashion-MNIST 0.29), is refused in one line that says what to do."""
+    import numpy as np
+
+    from conftest import write_idx
+    teacher, _ = cli_teacher
+    clothes = tmp_path / "data" / "fashion-mnist"  # Fashion-MNIST's brightness, its own folder layout
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 200), ("t10k", 100)):
+        write_idx(clothes / f"{prefix}-images-idx3-ubyte", rng.integers(0, 150, (n, 28, 28)), compress=False)
+        write_idx(clothes / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10, compress=False)
+    line = _one_clear_line(lab("evaluate", "--model", teacher, "--dataset", "fashion-mnist",
+                               env={"LAB_DATA_DIR": str(tmp_path / "data")}))
+    assert "trained on mnist-sample" in line and "--dataset mnist-sample" in line and "T-shirt/top" in line
+    line = _one_clear_line(lab("evaluate", "--model", teacher, "--idx-dir", clothes))
+    assert "do not look like the mnist-sample images" in line and "0.29" in line
+    real = Path("/usr/share/datasets/fashion-mnist")  # the folder the README named, where this machine has it
+    if (real / "t10k-images-idx3-ubyte.gz").is_file():
+        assert "do not look like" in _one_clear_line(lab("evaluate", "--model", teacher, "--idx-dir", real))
+    run = lab("evaluate", "--model", teacher, "--dataset", "mnist")  # the same digits, all of them: allowed
+    assert "do not look like" not in run.stderr and "not on mnist" not in run.stderr
+
+
 def _one_clear_line(run):
     assert run.returncode != 0
     assert "Traceback" not in run.stderr
