@@ -17,6 +17,7 @@ from .errors import CheckpointError
 from .models import MODELS, build, to_safetensors
 
 WEIGHTS, CARD = "model.safetensors", "model.json"
+TRAIN_LOGITS = "train_logits.safetensors"  # optional: a teacher's logits on its training set, with their key
 MAX_BYTES = 64 * 1024 * 1024  # far above any model in the zoo; refuses huge uploads early
 CARD_VERSION = 1
 
@@ -109,6 +110,8 @@ def load_weights(data: bytes, card: dict, where: str = "the weights file") -> to
         raise CheckpointError(f"{where} does not fit architecture {card['arch']!r}: "
                               f"missing {missing[:3]}, unexpected {unexpected[:3]}. Is the card for another model?")
     for key, tensor in tensors.items():
+        if tensor.dtype in (torch.float16, torch.bfloat16) and expected[key].dtype == torch.float32:
+            tensors[key] = tensor = tensor.float()  # stored at half precision (models.to_safetensors)
         if tensor.shape != expected[key].shape or tensor.dtype != expected[key].dtype:
             raise CheckpointError(f"{where}: {key} has shape {tuple(tensor.shape)} {tensor.dtype}, but "
                                   f"{card['arch']!r} on {card['input_shape']} inputs needs "
@@ -130,7 +133,10 @@ def load(folder: Path) -> tuple[torch.nn.Module, dict]:
     if path.stat().st_size > MAX_BYTES:
         raise CheckpointError(f"{path} is {path.stat().st_size / 1e6:.0f} MB, larger than any lab model. "
                               "Is this the right file?")
-    return load_weights(path.read_bytes(), card, str(path)), card
+    model = load_weights(path.read_bytes(), card, str(path))
+    if (folder / TRAIN_LOGITS).is_file():  # saved with its logits on its training images (recipes.teacher_train_logits)
+        model.train_logits_file = str(folder / TRAIN_LOGITS)
+    return model, card
 
 
 def _looks_like(data: bytes) -> str:

@@ -141,6 +141,9 @@ class AirNet(nn.Module):
                                   nn.Linear(c, num_classes, bias=False), Scale(1 / 9))
         self.flip_tta = flip_tta
 
+    def extra_repr(self) -> str:  # in repr(model): a cache keyed on it tells the two functions apart
+        return f"flip_tta={self.flip_tta}"
+
     def fit_whitening(self, images: torch.Tensor) -> None:
         self.body[0].fit(images)
 

@@ -12,14 +12,16 @@ import copy
 import hashlib
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
 from . import checkpoints
-from .data import Dataset
+from .data import Dataset, normalize
 from .device import pick_device
+from .errors import ConfigError
 from .losses import HardLabels
 from .metrics import evaluate, predict_logits
 from .models import DEFAULT_STUDENT, DEFAULT_TEACHER, build, describe
@@ -35,17 +37,60 @@ STUDENT_CONFIG = TrainConfig(epochs=30, lr=5e-3, batch_size=128, augment=False)
 DEFAULT_TEMPERATURE, DEFAULT_ALPHA = 4.0, 0.9
 
 
+@dataclass(frozen=True)
+class TeacherRecipe:
+    """How a dataset's teacher is trained: the architecture and the training config."""
+    arch: str
+    config: TrainConfig
+    why: str = ""
+
+
+# CIFAR-10 (EXPERIMENTS.md, "CIFAR-10 teacher"): airbench's recipe (Jordan 2024) on two CPU cores.
+# Nesterov SGD at airbench's hyperparameters for batch 1024 written for a mean loss: lr 11.5 per
+# 1024 examples / (1 + 1/(1 − 0.85)) → 1.5; decay 0.0153 per 1024 examples → 1.33e-3 coupled.
+_AIRBENCH = TrainConfig(epochs=10, batch_size=1024, lr=1.5, weight_decay=1.33e-3, optimizer="sgd",
+                        momentum=0.85, bias_lr_scale=64.0, lookahead=True, label_smoothing=0.2, augment=True,
+                        report_every=4)
+TEACHER_RECIPES: dict[str, dict[str, TeacherRecipe]] = {
+    "cifar10": {
+        "live": TeacherRecipe("teacher-airbench-half", replace(_AIRBENCH, epochs=8),
+                              "airbench's net at half width: the Teacher page's run, under 5 minutes on 2 cores"),
+        "shipped": TeacherRecipe("teacher-airbench", replace(_AIRBENCH, epochs=18, eval_every=3),
+                                 "airbench's net and recipe, trained longer: the pretrained teacher in assets/"),
+    },
+}
+TEACHER_RECIPE_NAMES = ("live", "shipped")
+
+
+def teacher_recipe(dataset: str, which: str = "live") -> TeacherRecipe:
+    """The teacher recipe of a dataset: CIFAR-10 has its own ("live": the Teacher page's, minutes;
+    "shipped": the pretrained teacher's); the digit datasets share teacher-cnn's."""
+    if which not in TEACHER_RECIPE_NAMES:
+        raise ConfigError(f"Unknown teacher recipe {which!r}. Choose one of: {', '.join(TEACHER_RECIPE_NAMES)}.")
+    if dataset in TEACHER_RECIPES:
+        return TEACHER_RECIPES[dataset][which]
+    return TeacherRecipe(DEFAULT_TEACHER, TEACHER_CONFIG, "a small CNN: minutes on digits and clothes")
+
+
 def init_model(arch: str, dataset: Dataset, seed: int) -> torch.nn.Module:
-    """A freshly initialized model; the same (arch, seed) always gives the same weights."""
+    """A freshly initialized model; the same (arch, seed, training images) always gives the same
+    weights. A model with a patch-whitening first layer (lab.models.AirNet) fits it to the first
+    5,000 training images."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build(arch, dataset.shape, dataset.num_classes)
+        model = build(arch, dataset.shape, dataset.num_classes)
+    if hasattr(model, "fit_whitening"):
+        model.fit_whitening(normalize(dataset.train_images[:5000].cpu(), dataset.mean, dataset.std))
+    return model
 
 
-def train_teacher(dataset: Dataset, arch: str = DEFAULT_TEACHER, config: TrainConfig = TEACHER_CONFIG,
+def train_teacher(dataset: Dataset, arch: str | None = None, config: TrainConfig | None = None,
                   stop=None) -> Iterator[Event]:
-    model = init_model(arch, dataset, config.seed)
-    yield from train(model, dataset, HardLabels(), config, stop)
+    """Train a teacher on labels; arch and config left out take the dataset's live recipe."""
+    recipe = teacher_recipe(dataset.name)
+    model = init_model(arch or recipe.arch, dataset, (config or recipe.config).seed)
+    config = config or recipe.config
+    yield from train(model, dataset, HardLabels(config.label_smoothing), config, stop)
 
 
 @torch.no_grad()
@@ -64,13 +109,43 @@ def teacher_train_logits(teacher: torch.nn.Module, dataset: Dataset, device="aut
         if cached is not None:
             _train_logits.move_to_end(key)
             return cached.clone()  # the caller's own tensor: nothing it does reaches the next caller
-    teacher = teacher.to(device)
-    logits = predict_logits(teacher, dataset.to(device).train_images, dataset.mean, dataset.std)
+    logits = stored_train_logits(teacher, key, device)
+    if logits is None:
+        teacher = teacher.to(device)
+        logits = predict_logits(teacher, dataset.to(device).train_images, dataset.mean, dataset.std)
     with _train_logits_lock:
         _train_logits[key] = logits
         while len(_train_logits) > TRAIN_LOGITS_KEPT:
             _train_logits.popitem(last=False)
     return logits.clone()
+
+
+def stored_train_logits(teacher: torch.nn.Module, key: str, device) -> torch.Tensor | None:
+    """The logits a checkpoint carries beside its weights (lab.checkpoints.TRAIN_LOGITS: the shipped
+    CIFAR-10 teacher's, 2 MB, which would take minutes to compute on a CPU), if they were computed for
+    this very key: the same weights, training images, normalization and device. Else None."""
+    path = getattr(teacher, "train_logits_file", None)
+    if not path:
+        return None
+    from safetensors import safe_open
+    try:
+        with safe_open(path, framework="pt") as f:
+            if (f.metadata() or {}).get("key") != key:
+                return None
+            logits = f.get_tensor("logits")
+    except Exception:  # unreadable: compute them instead
+        return None
+    return logits.float().to(device) if torch.isfinite(logits).all() else None
+
+
+def save_train_logits(teacher: torch.nn.Module, dataset: Dataset, folder: Path, device="cpu") -> Path:
+    """Write the teacher's training-set logits beside its checkpoint in `folder`, with their key."""
+    from safetensors.torch import save_file
+    device = pick_device(device) if isinstance(device, str) else device
+    logits = teacher_train_logits(teacher, dataset, device)
+    path = Path(folder) / checkpoints.TRAIN_LOGITS
+    save_file({"logits": logits.cpu().contiguous()}, str(path), metadata={"key": _logits_key(teacher, dataset, device)})
+    return path
 
 
 TRAIN_LOGITS_KEPT = 4  # teachers x datasets whose training logits stay in memory (a few MB each)

@@ -55,3 +55,23 @@ def test_only_a_few_teachers_stay_in_memory(sample):
     for seed in range(recipes.TRAIN_LOGITS_KEPT + 3):
         teacher_train_logits(init_model("student-mlp", data, seed=100 + seed), data, "cpu")
     assert len(recipes._train_logits) == recipes.TRAIN_LOGITS_KEPT
+
+
+def test_a_checkpoint_saved_with_its_logits_is_not_run_again(sample, tmp_path):
+    """A teacher folder may carry its training-set logits (the shipped CIFAR-10 teacher does): loading it
+    and asking for them reads the file, with no forward pass, while the key (weights, images,
+    normalization, device) matches; another dataset or a changed weight computes them afresh."""
+    from lab import checkpoints
+    data = small(sample)
+    teacher = init_model("student-mlp", data, seed=5)
+    checkpoints.save(tmp_path, teacher, checkpoints.make_card(teacher, data, {}))
+    recipes.save_train_logits(teacher, data, tmp_path)
+    recipes._train_logits.clear()  # as in a new process
+    loaded, _ = checkpoints.load(tmp_path)
+    calls = forward_counter(loaded)
+    logits = teacher_train_logits(loaded, data, "cpu")
+    assert calls == [] and torch.equal(logits, predict_logits(teacher, data.train_images, data.mean, data.std))
+    other = replace(data, train_images=data.train_images.flip(-1))
+    assert torch.allclose(teacher_train_logits(loaded, other, "cpu"),
+                          predict_logits(teacher, other.train_images, other.mean, other.std))
+    assert calls  # computed: the stored logits are for other images

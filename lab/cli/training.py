@@ -9,12 +9,12 @@ from pathlib import Path
 from .. import checkpoints
 from ..compare import pair_evidence
 from ..data import DATASETS, load, load_idx_test_set
-from ..lessons.dataset_defaults import defaults_for
 from ..device import DEVICES
 from ..errors import LabError
 from ..models import DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
 from ..objectives import OBJECTIVES
-from ..recipes import STUDENT_CONFIG, TEACHER_CONFIG, distill_pair, save_result, train_teacher
+from ..recipes import (STUDENT_CONFIG, TEACHER_CONFIG, TEACHER_RECIPE_NAMES, distill_pair, save_result,
+                       teacher_recipe, train_teacher)
 from ..serve.runs import new_session_id
 from .common import config_from_args, dataset_option, history, last_event, progress, threads_option
 
@@ -31,13 +31,15 @@ def training_options(p, default_epochs):
 
 def cmd_teacher(args) -> int:
     dataset = load(args.dataset)
-    config = config_from_args(defaults_for(dataset.name).teacher, args)  # the dataset's teacher recipe
+    recipe = teacher_recipe(dataset.name, args.recipe)  # the dataset's teacher: architecture and training
+    config = config_from_args(recipe.config, args)
+    arch = args.model or recipe.arch
     store, who = history()
-    with store.recording("teacher", config.as_dict(), dataset=dataset.name, arch=args.model, **who) as rec:
-        event = last_event(progress(rec.watch(train_teacher(dataset, args.model, config)), f"teacher {args.model}"))
+    with store.recording("teacher", config.as_dict(), dataset=dataset.name, arch=arch, **who) as rec:
+        event = last_event(progress(rec.watch(train_teacher(dataset, arch, config)), f"teacher {arch}"))
         if event.kind == "diverged":
             raise LabError(event.message)
-        card = save_result(args.out, event.result, dataset, config, role="teacher")
+        card = save_result(args.out, event.result, dataset, config, role="teacher", recipe=args.recipe)
         rec.finish(metrics=card["metrics"], checkpoint=str(args.out))
     print(json.dumps({k: card["metrics"][k] for k in ("test_accuracy", "params", "bytes", "seconds")}))
     return 0
@@ -164,8 +166,13 @@ def register(sub) -> None:
     """Add `teacher`, `distill` and `evaluate` to the `python -m lab` subparsers."""
     p = sub.add_parser("teacher", help="train a teacher and save it to --out")
     p.add_argument("--dataset", choices=DATASETS, default="mnist-sample")
-    p.add_argument("--model", choices=TEACHERS + STUDENTS, default=DEFAULT_TEACHER)
-    training_options(p, TEACHER_CONFIG.epochs)
+    p.add_argument("--model", choices=TEACHERS + STUDENTS,
+                   help=f"default: the dataset's recipe's ({DEFAULT_TEACHER}; cifar10: {teacher_recipe('cifar10').arch})")
+    p.add_argument("--recipe", choices=TEACHER_RECIPE_NAMES, default="live",
+                   help="live: minutes (the Teacher page's); shipped: how the pretrained teacher in assets/ was "
+                        "trained (cifar10: about half an hour on 2 cores)")
+    training_options(p, f"the recipe's; {TEACHER_CONFIG.epochs} on digits, "
+                        f"{teacher_recipe('cifar10').config.epochs} on cifar10")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_teacher)
 
