@@ -11,6 +11,7 @@ import threading
 
 import torch
 
+from lab.cores import available_cores
 from lab.device import cap_threads
 
 from .memory_probe import start_if_requested
@@ -31,7 +32,7 @@ def start() -> None:
         _logging()
         # Torch's intra-op pool is shared by every session of this process: leave one core to the
         # web server so a training job cannot starve it.
-        THREADS = cap_threads(max(1, (os.cpu_count() or 1) - 1))
+        THREADS = cap_threads(max(1, available_cores() - 1))  # the container's quota, not the host's cores
         # The first optimizer a process builds imports torch._dynamo (seconds). Do it once, at server
         # start, in the background: the first visitor's page does not wait for it (it was ~40 % of a
         # cold first paint), and a job that starts before it is done just waits for the import.
