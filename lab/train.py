@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 import torch
 
+from . import limits
 from .data import Dataset, augment, batch_indices, normalize
 from .device import autocast, pick_device, precision_name
 from .errors import ConfigError
@@ -42,12 +43,18 @@ class TrainConfig:
     lookahead: bool = False    # airbench's weight averaging (lab.optim.Lookahead)
     label_smoothing: float = 0.0  # of the hard-label objective the recipes build (losses.HardLabels)
     eval_every: int = 1        # epochs between test evaluations (the last epoch is always evaluated)
+    # A run on a small part of the training set may take more, shorter epochs for the steps of
+    # limits.MAX_EPOCHS full passes (limits.subset_epoch_limit); every other run stops at MAX_EPOCHS.
+    epoch_limit: int = limits.MAX_EPOCHS
 
     def __post_init__(self):
-        if not (isinstance(self.epochs, int) and self.epochs >= 1):
-            raise ConfigError(f"Epochs must be a whole number of at least 1 (got {self.epochs}).")
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
-            raise ConfigError(f"The batch size must be a whole number of at least 1 (got {self.batch_size}).")
+        if not (isinstance(self.epochs, int) and 1 <= self.epochs <= max(self.epoch_limit, 1)):
+            if self.epoch_limit != limits.MAX_EPOCHS:  # a subset's run: say what its limit stands for
+                raise ConfigError(f"Epochs on this part of the training set must be a whole number from 1 to "
+                                  f"{self.epoch_limit} (the steps of {limits.MAX_EPOCHS} full passes; got {self.epochs}).")
+            limits.check_epochs(self.epochs)
+        limits.check_batch_size(self.batch_size)
+        limits.check_seed(self.seed)
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"The learning rate must be a number above 0 (got {self.lr}). Try 0.003.")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
@@ -60,7 +67,11 @@ class TrainConfig:
             raise ConfigError(f"eval_every must be a whole number of epochs, at least 1 (got {self.eval_every}).")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Every field; `epoch_limit` only where a run lifted it (recorded configs and cache keys stay as they were)."""
+        d = asdict(self)
+        if d["epoch_limit"] == limits.MAX_EPOCHS:
+            del d["epoch_limit"]
+        return d
 
 
 @dataclass

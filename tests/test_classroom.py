@@ -166,6 +166,41 @@ def test_figures_show_the_cells_and_intervals(history):
     assert list(strip["x"]) == pytest.approx([2.0, 1.0, -1.0, -10.0])
 
 
+HOSTILE_NAMES = ["![](http://x)", "<script>alert(1)</script>", "**bold**", "x" * 10_000, "\u202eevil\u202c name",
+                 "<a href='http://x'>me</a> & co", "<b>Ada</b><br>"]
+
+
+def _texts(figure) -> list[str]:
+    """Every string a plotly figure shows as (pseudo-)HTML: traces' text, hovertext, names, templates."""
+    found = []
+    for trace in figure.to_dict()["data"]:
+        for key in ("text", "hovertext", "name", "hovertemplate"):
+            value = trace.get(key)
+            found += [str(v) for v in (value if isinstance(value, (list, tuple)) else [value]) if v is not None]
+    return found
+
+
+def test_hostile_names_stay_text_in_the_class_figures(tmp_path):
+    """Plotly renders a subset of HTML in text and hover labels: a name is shown as typed (its `<`, `>`
+    and `&` as entities), never as markup; the cleaner drops control and direction marks and cuts it short."""
+    store = RunStore(tmp_path / "runs.sqlite3")
+    for i, name in enumerate(HOSTILE_NAMES):
+        _pair(store, f"s-{i}", 4.0, 0.9, 0.90, 0.92, name=name)
+    pairs = classroom.class_pairs(_today(store))
+    who = {p.who for p in pairs}
+    assert "\u202eevil\u202c name" not in who and "evil name" in who  # direction marks are gone
+    assert "x" * classroom.MAX_NAME in who and max(len(w) for w in who) <= classroom.MAX_NAME
+    for figure in (figures.pairs_figure(pairs), figures.gain_spread_figure(pairs)):
+        shown = "\n".join(_texts(figure))
+        assert "<script" not in shown and "<a " not in shown and "<b>Ada" not in shown
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in shown and "&amp; co" in shown
+        assert "![](http://x)" in shown  # Markdown means nothing to plotly: kept as typed
+    # What the entities stand for is exactly the name: unescaping gives it back.
+    import html
+    hover = figures.pairs_figure(pairs).to_dict()["data"][0]["text"]
+    assert {html.unescape(h.split("<br>")[0]) for h in hover} == who
+
+
 def test_qr_code_decodes_to_the_link():
     zxingcpp = pytest.importorskip("zxingcpp")  # an independent decoder (test-only dependency)
     from PIL import Image

@@ -30,11 +30,16 @@ def history(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["teacher", "--epochs", "0"], "Epochs must be a whole number of at least 1"),
+    (["teacher", "--epochs", "0"], "Epochs must be a whole number from 1 to 50"),
     (["teacher", "--epochs", "-3"], "Epochs must be"),
     (["teacher", "--lr", "nan"], "learning rate must be a number above 0"),
     (["teacher", "--lr", "-1"], "learning rate must be a number above 0"),
     (["teacher", "--batch-size", "0"], "batch size"),
+    # The server's limits (lab.limits) hold in the config classes, so on the command line too.
+    (["teacher", "--epochs", "51"], "Epochs must be a whole number from 1 to 50 (got 51): a shared server"),
+    (["teacher", "--epochs", "1000000"], "Epochs must be a whole number from 1 to 50"),
+    (["teacher", "--batch-size", "100000"], "The batch size must be a whole number from 1 to 4,096 (got 100000)"),
+    (["teacher", "--seed", "-1"], "The seed must be a whole number from 0 to"),
 ])
 def test_bad_training_settings(history, tmp_path, capsys, argv, needle):
     assert main(argv + ["--out", str(tmp_path / "out")]) == 2
@@ -49,6 +54,7 @@ def test_bad_training_settings(history, tmp_path, capsys, argv, needle):
     ("--temperature", "inf", "temperature T must be a number above 0"),
     ("--alpha", "1.5", "alpha must lie between 0 and 1"),
     ("--alpha", "-0.5", "alpha must lie between 0 and 1"),
+    ("--epochs", "51", "Epochs must be a whole number from 1 to 50 (got 51)"),
 ])
 def test_bad_distillation_settings(history, trained_teacher, tmp_path, capsys, option, value, needle):
     assert main(["distill", "--teacher", str(trained_teacher[1]), option, value, "--out", str(tmp_path / "s")]) == 2

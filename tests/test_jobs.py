@@ -99,6 +99,24 @@ def test_owners_cannot_flood_the_queue():
     assert other.wait(WAIT) and other.result == "ok"
 
 
+def test_the_cap_holds_for_a_connection_that_drops_its_cookie():
+    """Without its cookie a browser is a new owner key on every job it asks for; the connection's
+    own session id is the server's and still counts its jobs."""
+    jobs, log, lock = JobQueue(limit=1, max_per_owner=2), [], threading.Lock()
+    gate = Gate("x", log, lock)
+    jobs.submit(gate, owner="ada-1", session="tab-1")
+    jobs.submit(gate, owner="ada-2", session="tab-1")
+    with pytest.raises(LabError, match="already have 2"):
+        jobs.submit(gate, owner="ada-3", session="tab-1")
+    jobs.submit(gate, owner="ada-1", session="tab-2")  # a second tab of the first key: its second job
+    with pytest.raises(LabError, match="already have 2"):  # a new connection does not lift a key's cap
+        jobs.submit(gate, owner="ada-1", session="tab-3")
+    assert [j[2] for j in jobs.snapshot()["waiting"]] == ["ada-2", "ada-1"]  # the queue still shows owners
+    other = jobs.submit(lambda stop: "ok", owner="bob", session="tab-3")  # someone else still gets in line
+    gate.gate.set()
+    assert other.wait(WAIT) and other.result == "ok"
+
+
 def test_a_queued_job_is_told_when_it_starts_from_how_long_jobs_ran(monkeypatch):
     """The ETA of a queued job, by hand: recent jobs took 10 s (median); running jobs have
     what is left of theirs; each job ahead takes the first slot to free up."""

@@ -120,3 +120,29 @@ def test_bad_options_get_one_sentence(capsys):
     assert main(["lessons", "--check", "--seeds", "0"]) == 2
     assert main(["lessons", "--lesson", "lesson-99"]) == 2
     assert "Unknown lesson" in capsys.readouterr().err
+
+
+def test_the_default_run_is_a_fresh_distill_pages_run_as_the_page_runs_it(monkeypatch):
+    """`lessons --check`'s default run of mnist-sample is what a fresh Distill page trains on the
+    first click: the settings its widgets open with (one function: dataset_defaults.run_settings),
+    trained by the page's own job (lab.serve.tasks.pair: the two students taking turns)."""
+    from lab.lessons.presets import from_query_params
+    from lab.serve import tasks
+    subject = lesson_check.defaults_subject("mnist-sample")
+    fresh = from_query_params({})  # what app_pages/_app/settings.init_settings reads from a bare URL
+    keys = ("dataset", "student", "temperature", "alpha", "epochs", "teacher_epochs")
+    assert {k: subject.settings[k] for k in keys} == {k: fresh[k] for k in keys}
+    specs = []
+    page_job = tasks.pair
+
+    def recorded(spec, stop):  # the page's job itself, with what it was asked to train noted
+        specs.append(spec)
+        yield from page_job(spec, stop)
+
+    monkeypatch.setattr(tasks, "pair", recorded)
+    outcome = lesson_check.outcomes(subject, 0)
+    (spec,) = specs
+    assert (spec["student"], spec["T"], spec["alpha"], spec["config"].epochs, spec["config"].seed) == (
+        fresh["student"], fresh["temperature"], fresh["alpha"], fresh["epochs"], 0)
+    assert outcome["trained_with"] == {"epochs": 30, "temperature": 4.0, "alpha": 0.9, "student": "student-mlp"}
+    assert outcome["labels_accuracy"] > 80 and outcome["distilled_accuracy"] > 80

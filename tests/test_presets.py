@@ -109,3 +109,39 @@ def test_the_apps_link_carries_its_whole_setup_and_reads_back():
     back = from_query_params(params, notices=[])
     assert back["temperature"] == 7.5 and back["method"] == "hint" and back["instructor"] is True
     assert back["student"] == "student-mlp"  # the link overrides the lesson's student
+
+
+def test_a_fresh_page_holds_the_measured_default_run():
+    """One source for each dataset's default run (lab.lessons.dataset_defaults): the settings a page
+    opens with are mnist-sample's measured ones (30 epochs: at 12 the gain vanished), not a copy."""
+    from lab.lessons.dataset_defaults import defaults_for
+    d = defaults_for("mnist-sample")
+    fresh = from_query_params({})
+    assert (fresh["student"], fresh["temperature"], fresh["alpha"], fresh["epochs"]) == (
+        d.student, d.temperature, d.alpha, d.epochs) == ("student-mlp", 4.0, 0.9, 30)
+    assert fresh["teacher_epochs"] == d.teacher.epochs
+    assert f"{fresh['epochs']} epochs" in d.sentence()  # the caption says what the widgets hold
+
+
+def test_a_link_naming_a_dataset_opens_its_default_run_and_its_own_values_win():
+    from lab.lessons.dataset_defaults import defaults_for
+    fashion = defaults_for("fashion-mnist")
+    opened = from_query_params({"dataset": "fashion-mnist"})
+    assert (opened["temperature"], opened["alpha"], opened["epochs"]) == (2.0, 0.25, fashion.epochs)
+    assert from_query_params({"data": "fashion-mnist", "T": "3"})["temperature"] == 3.0  # the link's value wins
+    assert from_query_params({"data": "fashion-mnist", "T": "3"})["alpha"] == 0.25
+    # A lesson keeps its own settings on any dataset.
+    lesson = from_query_params({"lesson": "small-student", "dataset": "fashion-mnist"})
+    assert (lesson["temperature"], lesson["alpha"]) == (8.0, 0.5)
+
+
+def test_switching_the_dataset_applies_its_defaults_and_says_what_changed():
+    from lab.lessons.dataset_defaults import switch_dataset
+    page = {"dataset": "mnist-sample", "student": "student-mlp", "temperature": 4.0, "alpha": 0.9, "epochs": 30,
+            "seed": 7}
+    moved, notice = switch_dataset(page, "fashion-mnist")
+    assert moved == {**page, "dataset": "fashion-mnist", "temperature": 2.0, "alpha": 0.25}  # the seed stays
+    assert notice == "Defaults for fashion-mnist: T 4 → 2, α 0.9 → 0.25."
+    back, notice = switch_dataset(moved, "mnist-sample")
+    assert back == page and notice == "Defaults for mnist-sample: T 2 → 4, α 0.25 → 0.9."
+    assert switch_dataset(page, "mnist-sample") == (page, None)  # nothing changed: no notice

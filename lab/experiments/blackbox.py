@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from ..data import Dataset, augment
 from ..errors import ConfigError
+from ..limits import MAX_BUDGET, MAX_BUDGETS, check_count, check_epochs, check_seeds, subset_epoch_limit
 from ..losses import check_temperature_alpha, distillation_loss
 from ..metrics import accuracy, predict_logits
 from ..models import DEFAULT_STUDENT, MODELS
@@ -91,8 +92,13 @@ class BlackBoxConfig:
                                          or len(set(self.budgets)) != len(self.budgets)):
             raise ConfigError(f"Budgets are different whole numbers of teacher queries, at least 1 each "
                               f"(got {list(self.budgets)}), e.g. 250,500,1000.")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"Give at least one seed, each different (got {list(self.seeds)}).")
+        check_count("settings", len(self.settings), len(SETTINGS) + 2)  # the six named ones and two more top-<k>
+        if self.budgets is not None:
+            check_count("budgets", len(self.budgets), MAX_BUDGETS)
+            if max(self.budgets) > MAX_BUDGET:
+                raise ConfigError(f"A budget is at most {MAX_BUDGET:,} teacher queries (got {max(self.budgets):,}).")
+        check_seeds(self.seeds)
+        check_epochs(self.epochs)
 
 
 def budgets_for(config: BlackBoxConfig, n_train: int) -> list[int]:
@@ -216,8 +222,10 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: BlackBoxConfig = Bla
                                       + [torch.zeros_like(probabilities)]).to(device)  # baseline: ignored (α = 0)
                 corpus = _corpus(dataset, images[:b], train_labels[:b])
                 epochs = epochs_for(b, n_train, config.epochs, batch_size)
+                config_b = student_config(epochs, seed, config.device,
+                                          epoch_limit=subset_epoch_limit(b, n_train, batch_size))
                 trained = yield from _train_members(runs, f"{b:,} queries seed={seed}", corpus, seed, targets,
-                                                    temperatures, alphas, student_config(epochs, seed, config.device),
+                                                    temperatures, alphas, config_b,
                                                     config.student, names, stop)
                 for name, model in zip(names, trained):
                     found[name][i].append(accuracy(test_logits(model, dataset), labels))

@@ -19,6 +19,7 @@ import torch
 
 from ..data import Dataset
 from ..errors import ConfigError
+from ..limits import MAX_MEMBERS, check_count, check_epochs, check_seed
 from ..losses import HardLabels, SoftTargets, check_temperature_alpha
 from ..metrics import accuracy
 from ..models import DEFAULT_STUDENT
@@ -44,6 +45,8 @@ class EnsembleConfig:
         if not 0 < self.selection_fraction < 1:
             raise ConfigError("The selection fraction must lie strictly between 0 and 1 "
                               f"(got {self.selection_fraction}).")
+        check_seed(self.seed)
+        check_epochs(self.epochs)
 
 
 def selection_split(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,6 +126,7 @@ def with_new_members(dataset: Dataset, teachers: list[torch.nn.Module], config: 
 
     if len(teachers) + new_members < 2:
         raise ConfigError("An ensemble needs at least two members: pick more teachers or train new ones.")
+    check_count("members in an ensemble", len(teachers) + new_members, MAX_MEMBERS)
     total = new_members + 3
     runs = Runs(NAME, total)
     names = list(member_names or [f"teacher {i + 1}" for i in range(len(teachers))])

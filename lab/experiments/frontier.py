@@ -29,6 +29,7 @@ import torch
 
 from ..data import Dataset
 from ..errors import ConfigError
+from ..limits import check_epochs, check_seeds
 from ..losses import check_temperature_alpha
 from ..models import MODELS, count_macs, count_params, saved_bytes
 from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, teacher_train_logits
@@ -58,6 +59,8 @@ class FrontierConfig:
 
     def __post_init__(self):
         check_temperature_alpha(self.temperature, self.alpha)
+        check_seeds(self.seeds)  # the server's limits (lab.limits)
+        check_epochs(self.epochs)
         unknown = [s for s in self.students if s not in MODELS]
         if unknown:
             raise ConfigError(f"Unknown student {unknown[0]!r}. Choose from: {', '.join(MODELS)}.")

@@ -27,6 +27,7 @@ import torch
 
 from ..data import Dataset
 from ..errors import ConfigError
+from ..limits import check_epochs, check_seed
 from ..losses import HardLabels, SoftTargets, check_temperature_alpha
 from ..metrics import accuracy, confusion_matrix, per_class_accuracy, predict_logits
 from ..recipes import teacher_train_logits
@@ -54,6 +55,9 @@ class OmitConfig:
 
     def __post_init__(self):
         check_temperature_alpha(self.temperature, self.alpha)
+        check_seed(self.seed)  # the server's limits (lab.limits)
+        if self.epochs is not None:
+            check_epochs(self.epochs)
         if not 0 < self.held_out_fraction < 1:
             raise ConfigError(f"The held-out fraction must lie strictly between 0 and 1 (got {self.held_out_fraction}).")
 

@@ -21,6 +21,7 @@ import torch
 
 from ..data import Dataset
 from ..errors import ConfigError
+from ..limits import MAX_GRID_CELLS, check_count, check_epochs, check_seeds
 from ..losses import check_temperature_alpha
 from ..metrics import accuracy
 from ..models import DEFAULT_STUDENT
@@ -53,6 +54,9 @@ class SweepConfig:
         for t in self.temperatures:
             for a in self.alphas:
                 check_temperature_alpha(t, a)
+        check_count("T × α cells", len(self.temperatures) * len(self.alphas), MAX_GRID_CELLS)
+        check_seeds(self.seeds)
+        check_epochs(self.epochs)
 
 
 def run(dataset: Dataset, teacher: torch.nn.Module, config: SweepConfig = SweepConfig(), stop=None,

@@ -17,6 +17,7 @@ import torch
 
 from ..data import Dataset
 from ..errors import ConfigError
+from ..limits import MAX_FRACTIONS, check_count, check_epochs, check_seeds, subset_epoch_limit
 from ..losses import check_temperature_alpha
 from ..metrics import accuracy
 from ..models import DEFAULT_STUDENT
@@ -45,8 +46,9 @@ class TransferSizeConfig:
             raise ConfigError(f"Fractions of the training set must lie in (0, 1] (got {self.fractions}).")
         if len(set(self.fractions)) != len(self.fractions):
             raise ConfigError(f"The fractions must differ from each other (got {list(self.fractions)}).")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"Give at least one seed, each different (got {list(self.seeds)}).")
+        check_count("fractions", len(self.fractions), MAX_FRACTIONS)
+        check_seeds(self.seeds)
+        check_epochs(self.epochs)
 
 
 def epochs_for(n: int, full_n: int, full_epochs: int, batch_size: int) -> int:
@@ -76,9 +78,10 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: TransferSizeConfig =
                 sizes[f] = len(index)
                 batch_size = student_config(config.epochs).batch_size
                 epochs = epochs_for(len(index), len(dataset.train_labels), config.epochs, batch_size)
+                limit = subset_epoch_limit(len(index), len(dataset.train_labels), batch_size)
                 students = yield from train_grid(runs, f"{f:.0%} seed={seed}", config.student, dataset.subset(index),
                                                  seed, pair, train_logits[index.to(train_logits.device)],
-                                                 student_config(epochs, seed, config.device), stop)
+                                                 student_config(epochs, seed, config.device, epoch_limit=limit), stop)
                 hard[f].append(accuracy(test_logits(students[0], dataset), labels))
                 distilled[f].append(accuracy(test_logits(students[1], dataset), labels))
         mean = lambda xs: sum(xs) / len(xs)  # noqa: E731

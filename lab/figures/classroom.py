@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from .style import COLORS, figure, t_alpha_heatmap
+from .style import COLORS, figure, plain, t_alpha_heatmap
 from ..serve.classroom import PairPoint
 
 
@@ -15,8 +15,8 @@ def _points(gains: list[float]) -> list[float]:
 def pairs_figure(pairs: list[PairPoint], height: int = 380) -> go.Figure:
     """x = T (log), y = gain in points with its paired interval as an error bar, colour = α.
     A dashed line at 0: above it the distilled student beat its hard-label twin."""
-    hover = [f"{p.who}<br>{p.student} · T={p.temperature:g} · α={p.alpha:g}"
-             + ("" if p.method == "kd" else f" · {p.method}")
+    hover = [f"{plain(p.who)}<br>{plain(p.student)} · T={p.temperature:g} · α={p.alpha:g}"
+             + ("" if p.method == "kd" else f" · {plain(p.method)}")
              + f"<br>labels {p.hard_accuracy:.1%} → distilled {p.distilled_accuracy:.1%}"
              + (f"<br>gain {100 * p.gain:+.1f} pt [{100 * p.low:+.1f}, {100 * p.high:+.1f}]"
                 if p.low is not None else f"<br>gain {100 * p.gain:+.1f} pt (no interval recorded)")
@@ -70,7 +70,7 @@ def gain_spread_figure(pairs: list[PairPoint], height: int = 240) -> go.Figure:
     data = [dict(type="box", x=gains, y=[0.0] * len(gains), orientation="h", name="class", boxpoints=False,
                  line=dict(color="#555"), fillcolor="rgba(0,0,0,0.04)", hoverinfo="skip"),
             dict(type="scatter", mode="markers", name="pairs", x=gains, y=jitter, marker=dict(color=colors, size=9),
-                 text=[p.who for p in pairs], hovertemplate="%{text}: %{x:+.1f} pt<extra></extra>")]
+                 text=[plain(p.who) for p in pairs], hovertemplate="%{text}: %{x:+.1f} pt<extra></extra>")]
     return figure(data, height, showlegend=False,
                    title="Spread of the class's gains (green/red: beyond that pair's noise; grey: within it)",
                    xaxis=dict(title="gain (accuracy points)", ticksuffix=" pt", zeroline=False,

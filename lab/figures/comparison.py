@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import COLORS, NOISE_COLOR, styled, count_ticks
+from .style import COLORS, NOISE_COLOR, count_ticks, plain, styled
 
 
 def _color(low: float | None, high: float | None, value: float) -> str:
@@ -85,7 +85,7 @@ def accuracy_vs_size(rows: list[dict], height: int = 380) -> go.Figure:
             continue
         fig.add_scatter(x=[r["params"] for r in chosen], y=[r["test_accuracy"] for r in chosen], mode="markers+text",
                         name={"teacher": "teacher", "hard": "student (labels)", "distilled": "student (distilled)"}[role],
-                        text=[r["model"] for r in chosen], textposition="middle right", cliponaxis=False,
+                        text=[plain(r["model"]) for r in chosen], textposition="middle right", cliponaxis=False,
                         hovertemplate="%{text}<br>%{x:,} parameters<br>%{y:.2%}<extra></extra>",
                         marker=dict(size=[10 + 4 * np.log10(max(r["params"], 10)) for r in chosen],
                                     color=COLORS[role], line=dict(color="white", width=1)))
@@ -108,7 +108,7 @@ def history_scatter(rows: list[dict], height: int = 400) -> go.Figure:
     for kind in sorted(kinds, key=lambda k: (k not in ROLE_NAMES, list(ROLE_NAMES).index(k) if k in ROLE_NAMES else 0, k)):
         chosen = [r for r in rows if r["kind"] == kind]
         fig.add_scatter(x=[r["params"] for r in chosen], y=[r["test_accuracy"] for r in chosen], mode="markers",
-                        name=ROLE_NAMES.get(kind, kind), customdata=[[r["id"], r.get("arch") or "?", r["status"]]
+                        name=ROLE_NAMES.get(kind, kind), customdata=[[r["id"], plain(r.get("arch") or "?"), plain(r["status"])]
                                                                      for r in chosen],
                         hovertemplate="run %{customdata[0]}: %{customdata[1]} (%{customdata[2]})<br>"
                                       "%{x:,} parameters<br>%{y:.2%}<extra></extra>",

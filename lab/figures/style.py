@@ -64,6 +64,13 @@ def t_alpha_heatmap(temperatures, alphas, cell, height: int, *, hovertemplate: s
     yaxis = {"autorange": "reversed", **layout.pop("yaxis", {})}
     return figure([heat], height, yaxis=yaxis, **layout)
 
+def plain(text) -> str:
+    """Text someone typed (a student's name, a run's label), made inert for plotly: its hover and
+    text labels render a subset of HTML (<br>, <b>, <a href>...), so `&`, `<` and `>` become entities
+    (plotly shows them as the characters). Builders pass every such string through this."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def run_color(name: str) -> str:
     for role in ("distilled", "hard", "teacher"):
         if role in name:
@@ -127,4 +134,4 @@ def mosaic(images: torch.Tensor, columns: int, pad: int = 2, scale: int = 1) -> 
         canvas = canvas.repeat(scale, 0).repeat(scale, 1)
     return canvas
 
-__all__ = ['COLORS', 'FONT', 'LEGEND_BELOW', 'NOISE_COLOR', 'base_layout', 'styled', 'figure', 't_alpha_heatmap', 'run_color', 'count_ticks', 'log_ticks', 'percent_format', 'png_data_uri', 'mosaic']
+__all__ = ['COLORS', 'FONT', 'LEGEND_BELOW', 'NOISE_COLOR', 'base_layout', 'styled', 'figure', 't_alpha_heatmap', 'plain', 'run_color', 'count_ticks', 'log_ticks', 'percent_format', 'png_data_uri', 'mosaic']

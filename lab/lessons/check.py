@@ -8,12 +8,16 @@ A *subject* is a lesson (its settings, its teacher) or a dataset's default Disti
 (lab.lessons.dataset_defaults). Per seed it is trained once and its outcomes are measured (MEASURES);
 each of its claims then reads one outcome. A claim holds when it holds on *every* seed.
 
+A default run is the Distill page's first click exactly: its settings come from the function the
+page's widgets start from (dataset_defaults.run_settings), and it trains as the page's job does
+(lab.serve.tasks.pair: the two students taking turns, then measured, with the page's config).
+
 Teachers are the ones a class would use: the shipped pretrained teacher where the lesson uses
 the standard teacher, a teacher trained for the lesson's `teacher_epochs` with the run's seed
 (what the Teacher page trains, Lesson 4), or for a dataset's defaults its teacher recipe,
 trained once and cached on disk (lab.serve.teacher_cache).
 
-Students of a pair train from the same initial weights, as one stack where they stack
+Students of a lesson's pair train from the same initial weights, as one stack where they stack
 (lab.experiments.common.train_grid: the MLP; CNNs with BatchNorm train one after the other).
 """
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ..experiments.common import Runs, finish, student_config, test_logits, trai
 from .presets import DEFAULTS, LESSONS, Claim
 from ..recipes import TEACHER_CONFIG, teacher_train_logits
 from ..stats import over_seeds, paired_difference
+from ..serve import tasks
 from ..serve.teacher_cache import cached_teacher
 from ..train import TrainConfig
 
@@ -64,6 +69,7 @@ class Subject:
     claims: tuple[Claim, ...]
     teacher: str = "pretrained"      # "pretrained" | "per-seed" (teacher_config with the run's seed) | "cached"
     teacher_config: TrainConfig = TEACHER_CONFIG
+    as_page: bool = False            # trained by the Distill page's own job (tasks.pair), not as a stack
 
 
 @dataclass(frozen=True)
@@ -122,14 +128,14 @@ def lesson_subject(lesson) -> Subject:
 
 
 def defaults_subject(dataset_name: str) -> Subject:
-    """A dataset's default Distill run (lab.lessons.dataset_defaults) and its claims."""
-    from .dataset_defaults import defaults_for
+    """A dataset's default Distill run and its claims: the settings a fresh Distill page holds for
+    that dataset (dataset_defaults.run_settings, what the widgets start from), run as the page runs it."""
+    from .dataset_defaults import defaults_for, run_settings
     d = defaults_for(dataset_name)
-    settings = {**DEFAULTS, "dataset": dataset_name, "student": d.student, "temperature": d.temperature,
-                "alpha": d.alpha, "epochs": d.epochs, "teacher_epochs": d.teacher.epochs, "page": "distill"}
+    settings = {**DEFAULTS, **run_settings(dataset_name), "page": "distill"}
     shipped = pretrained_dir(dataset_name).is_dir() and _card_config(dataset_name) == _recipe(d.teacher)
     return Subject(f"defaults:{dataset_name}", settings, d.claims, "pretrained" if shipped else "cached",
-                   d.teacher)
+                   d.teacher, as_page=True)
 
 
 def subjects(lessons: Iterable[str] | None = None, datasets: Iterable[str] | None = None) -> list[Subject]:
@@ -205,10 +211,33 @@ def pair_outcomes(subject: Subject, dataset: Dataset, teacher: torch.nn.Module, 
     logits = teacher_train_logits(teacher, dataset, config.device)
     hard, distilled = _drain(train_grid(Runs("lessons", 1), subject.name, s["student"], dataset, seed, cells,
                                         logits, config))
+    return _pair_measures([test_logits(m, dataset) for m in (hard, distilled)], test_logits(teacher, dataset),
+                          dataset)
+
+
+def page_pair_outcomes(subject: Subject, dataset: Dataset, teacher: torch.nn.Module, seed: int) -> dict:
+    """The Distill page's job itself (lab.serve.tasks.pair, as the page starts it): the lab's student
+    schedule at the subject's epochs and this seed, logit KD, the two students taking turns."""
+    s = subject.settings
+    spec = {"dataset": dataset, "teacher": tasks.TeacherRef(model=teacher), "student": s["student"],
+            "T": float(s["temperature"]), "alpha": float(s["alpha"]), "method": "kd",
+            "config": student_config(int(s["epochs"]), seed)}
+    measured = {name: m for name, m in tasks.pair(spec, None) if isinstance(m, tasks.Measured)}
+    if len(measured) != 2:
+        raise LabError(f"The default run of {s['dataset']} did not finish both students on seed {seed}.")
+    outcome = _pair_measures([measured["hard"].test_logits, measured["distilled"].test_logits],
+                             test_logits(teacher, dataset), dataset)
+    outcome["trained_with"] = {"epochs": int(s["epochs"]), "temperature": float(s["temperature"]),
+                               "alpha": float(s["alpha"]), "student": s["student"]}
+    return outcome
+
+
+def _pair_measures(student_logits: list[torch.Tensor], teacher_logits: torch.Tensor, dataset: Dataset) -> dict:
+    """The pair's outcomes from the (labels, distilled) students' test logits and the teacher's."""
     labels = dataset.test_labels.cpu()
-    right = [(test_logits(m, dataset).argmax(-1) == labels).numpy() for m in (hard, distilled)]
+    right = [(logits.argmax(-1) == labels).numpy() for logits in student_logits]
     diff = paired_difference(right[0], right[1])  # bootstrap over the test images (lab.stats)
-    teacher_acc = (test_logits(teacher, dataset).argmax(-1) == labels).double().mean().item()
+    teacher_acc = (teacher_logits.argmax(-1) == labels).double().mean().item()
     return {"labels_accuracy": 100 * diff.accuracy_a, "distilled_accuracy": 100 * diff.accuracy_b,
             "gain": 100 * diff.difference, "gain_interval_low": 100 * diff.low,
             "gain_interval_high": 100 * diff.high, "only_labels_right": diff.only_a,
@@ -233,6 +262,8 @@ def outcomes(subject: Subject, seed: int, teacher_root: Path | None = None) -> d
     teacher = teacher_for(subject, dataset, seed, teacher_root)
     if subject.settings.get("hidden_class") is not None:
         return omit_outcomes(subject, dataset, teacher, seed)
+    if subject.as_page:
+        return page_pair_outcomes(subject, dataset, teacher, seed)
     return pair_outcomes(subject, dataset, teacher, seed)
 
 
@@ -258,7 +289,7 @@ def _run_key(subject: Subject) -> tuple:
     """What determines a subject's training runs (its claims and name do not)."""
     s = subject.settings
     run = tuple(s[k] for k in ("dataset", "teacher", "student", "temperature", "alpha", "epochs", "hidden_class"))
-    return run + (subject.teacher, tuple(sorted(_recipe(subject.teacher_config).items())))
+    return run + (subject.teacher, tuple(sorted(_recipe(subject.teacher_config).items())), subject.as_page)
 
 
 def check(subject_list: Iterable[Subject], seeds: Iterable[int] = range(5),

@@ -7,12 +7,14 @@ page shows to say why it suits its dataset, and the claims `python -m lab lesson
 checks on it: the default run's gain lies beyond its noise on every seed.
 
     d = defaults_for("fashion-mnist")        # d.temperature, d.alpha, d.epochs, d.teacher, d.why
+    run_settings("fashion-mnist")            # the Distill page's settings for it (widgets, links, the check)
+    switch_dataset(settings, "fashion-mnist")  # -> (settings with its defaults, "T 4 → 2, α 0.9 → 0.25" notice)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .presets import Claim
+from .claims import Claim
 from ..recipes import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, STUDENT_CONFIG, TEACHER_CONFIG
 from ..train import TrainConfig
 
@@ -80,3 +82,34 @@ def defaults_for(dataset: str) -> DistillDefaults:
     return replace(base, dataset=dataset, measured=False, claims=(),
                    why=f"These are the mnist-sample settings: they have not been measured on {dataset} yet, so "
                        "compare the two students' interval before trusting a gain.")
+
+
+# The Distill page's settings a dataset's default run sets (the rest, seed and page, are the user's).
+RUN_SETTINGS = ("student", "temperature", "alpha", "epochs", "teacher_epochs")
+_SHORT = {"student": "student", "temperature": "T", "alpha": "α", "epochs": "epochs", "teacher_epochs": "teacher epochs"}
+
+
+def run_settings(dataset: str) -> dict:
+    """The settings of `dataset`'s default Distill run, named as lab.lessons.presets names them: what
+    a fresh page's widgets hold, what a link that names only the dataset opens, and what
+    `lessons --check` trains as the "default run" (one function, so the three cannot drift apart)."""
+    d = defaults_for(dataset)
+    return {"dataset": dataset, "student": d.student, "temperature": d.temperature, "alpha": d.alpha,
+            "epochs": d.epochs, "teacher_epochs": d.teacher.epochs}
+
+
+def switch_dataset(settings: dict, dataset: str) -> tuple[dict, str | None]:
+    """`settings` (presets' names) moved to `dataset` with its default run's settings, and one line
+    naming what changed ("Defaults for fashion-mnist: T 4 → 2, α 0.9 → 0.25."), None if nothing did.
+    Only the keys `settings` has are changed (a page that keeps no teacher epochs gets none)."""
+    wanted = run_settings(dataset)
+    changed = {k: wanted[k] for k in RUN_SETTINGS if k in settings and settings[k] != wanted[k]}
+    moved = {**settings, "dataset": dataset, **changed}
+    if not changed:
+        return moved, None
+    shown = ", ".join(f"{_SHORT[k]} {_text(settings[k])} → {_text(v)}" for k, v in changed.items())
+    return moved, f"Defaults for {dataset}: {shown}."
+
+
+def _text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

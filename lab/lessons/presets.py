@@ -19,31 +19,21 @@ from typing import Mapping
 
 from ..data import DATASETS
 from ..errors import ConfigError
-from ..models import MODELS, TEACHERS
+from ..limits import MAX_EPOCHS
+from ..models import DEFAULT_TEACHER, MODELS, TEACHERS
+from .claims import Claim  # noqa: F401  (lessons' claims; imported from here by the lesson check)
+from .dataset_defaults import run_settings
 
-DEFAULTS = {"dataset": "mnist-sample", "teacher": "teacher-cnn", "student": "student-mlp", "temperature": 4.0,
-            "alpha": 0.9, "epochs": 12, "teacher_epochs": 10, "seed": 0, "page": "distill", "hidden_class": None}
+# A fresh page: mnist-sample's default Distill run (lab.lessons.dataset_defaults, the one source of
+# each dataset's defaults), the seed 0, the Distill page. A lesson changes only what it names.
+DEFAULTS = {"dataset": "mnist-sample", "teacher": DEFAULT_TEACHER, **run_settings("mnist-sample"), "seed": 0,
+            "page": "distill", "hidden_class": None}
 PAGES = ("soft-targets", "distill", "compare", "history", "draw", "experiments")
-MAX_EPOCHS = 50  # a shared classroom server: keep one run short
 
 # Short names in URLs; settings keys in code.
 URL_NAMES = {"dataset": "dataset", "teacher": "teacher", "student": "student", "temperature": "T", "alpha": "alpha",
              "epochs": "epochs", "teacher_epochs": "teacher_epochs", "seed": "seed", "page": "page",
              "hidden_class": "hide"}
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What a lesson promises, as data. `python -m lab lessons --check` (lab.lessons.check) trains the
-    lesson on several seeds, measures `measure` (lab.lessons.check.MEASURES) on each, and the claim
-    holds when every seed's value is above `bound` (below it when `above` is False). A `pooled`
-    claim is about the mean over the seeds: its measure is computed once from all of their runs."""
-    text: str
-    measure: str
-    bound: float
-    above: bool = True
-    unit: str = "points"
-    pooled: bool = False   # about the mean over the seeds: `measure` is computed once from every seed's run
 
 
 @dataclass(frozen=True)
@@ -220,7 +210,8 @@ def _parse(key: str, name: str, raw: str, base: dict):
 
 def from_query_params(params: Mapping, notices: list[str] | None = None) -> dict:
     """Checked settings from URL query parameters (a dict of strings, e.g. `st.query_params`).
-    `lesson=KEY` starts from that lesson; other parameters override it; unknown ones are ignored.
+    `lesson=KEY` starts from that lesson, else a link naming a dataset from that dataset's default run
+    (lab.lessons.dataset_defaults); other parameters override it; unknown ones are ignored.
     `method` and `instructor` (URL_EXTRAS) are in the result only when the link gives them.
 
     Without `notices`, the first bad value raises ConfigError. With a list, every bad value (NaN,
@@ -241,6 +232,9 @@ def from_query_params(params: Mapping, notices: list[str] | None = None) -> dict
             "No lesson is loaded.")
         lesson = None
     settings = dict(LESSONS[lesson].settings if lesson else DEFAULTS)
+    named = next((value(n) for n in ("data", "dataset") if value(n) is not None), None)  # the alias wins, as below
+    if lesson is None and named in DATASETS:  # that dataset's default run; the link's own values still win
+        settings.update(run_settings(named))
     base = dict(settings)
     names = {**{name: key for key, name in URL_NAMES.items()}, **{a: ALIASES[a] for a in ALIASES},
              **{k: k for k in URL_EXTRAS}}

@@ -44,9 +44,9 @@ def default_limit() -> int:
 
 class Job:
     def __init__(self, queue: "JobQueue", work: Callable[[threading.Event], Any], label: str, owner: str | None,
-                 keep_events: int, stop: threading.Event | None = None):
+                 keep_events: int, stop: threading.Event | None = None, session: str | None = None):
         self.id = next(queue._ids)
-        self.label, self.owner = label, owner
+        self.label, self.owner, self.session = label, owner, session
         self.state = "queued"
         self.stop = stop or threading.Event()  # set by cancel(); the work checks it
         self.latest = None                     # the last item the work yielded
@@ -106,16 +106,21 @@ class JobQueue:
         self._durations: collections.deque[float] = collections.deque(maxlen=20)  # recent jobs' run times
 
     def submit(self, work: Callable[[threading.Event], Any], label: str = "", owner: str | None = None,
-               stop: threading.Event | None = None) -> Job:
+               stop: threading.Event | None = None, session: str | None = None) -> Job:
         """Queue `work`; it starts now if a slot is free. `stop`: the caller's own stop flag, used by
-        the job from the start (set before the job runs, the work sees it at once)."""
+        the job from the start (set before the job runs, the work sees it at once).
+
+        `owner` (the browser's key, from its cookie) and `session` (the server's own id of the
+        connection) are each held to `max_per_owner` active jobs: a client that drops its cookie
+        becomes a new owner, but its connection is still the same session."""
         with self._lock:
-            if self.max_per_owner is not None and owner is not None:
-                active = sum(j.owner == owner for j in itertools.chain(self._waiting, self._running))
-                if active >= self.max_per_owner:
-                    raise LabError(f"You already have {active} training job(s) running or waiting. "
-                                   "Wait for one to finish, or cancel one.")
-            job = Job(self, work, label, owner, self.keep_events, stop)
+            if self.max_per_owner is not None:
+                for key in {owner, session} - {None}:
+                    active = sum(key in (j.owner, j.session) for j in itertools.chain(self._waiting, self._running))
+                    if active >= self.max_per_owner:
+                        raise LabError(f"You already have {active} training job(s) running or waiting. "
+                                       "Wait for one to finish, or cancel one.")
+            job = Job(self, work, label, owner, self.keep_events, stop, session)
             self._waiting.append(job)
             self._start_what_fits()
         return job
