@@ -101,9 +101,14 @@ def test_tiny_sweep_runs_and_its_heatmap_shows_the_grid():
     # the α = 0 column is the labels-only student, the one trained on its own with seed 0 and the
     # sweep's schedule (a stacked member is its separate run, bit for bit: tests/test_stacking.py)
     assert z[0][0] == z[1][0] == _labels_only_accuracy(epochs=1, seed=0)
-    assert len(heat["layout"]["shapes"]) == 2                    # best cell boxed, baseline column outlined
+    best = job.result["best"]  # chosen on half of the test images, scored on the other half
+    # baseline column outlined; the chosen cell boxed, unless labels only was chosen
+    assert len(heat["layout"]["shapes"]) == (1 if best["labels_only"] else 2)
     assert "labels only" in heat["layout"]["annotations"][0]["text"]
-    assert any("Best cell" in m.label for m in at.metric)
+    chosen = next(m for m in at.metric if m.label.startswith("Chosen cell"))
+    assert chosen.value == f"{best['report_accuracy']:.2%}" and not any("Best cell" in m.label for m in at.metric)
+    # History records what was measured: the chosen cell on the images it was not chosen on
+    assert job.store.get_run(job.record_id).metrics["test_accuracy"] == best["report_accuracy"]
     assert seen_progress or job.latest.total_runs == 1  # student-mlp: baseline + 2 cells train as one stacked run
 
     # Leave and come back: the result is there at once, no new job.

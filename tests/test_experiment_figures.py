@@ -13,24 +13,43 @@ def _sweep(student="student-mlp", best=(4.0, 0.9)):
     for t in temperatures:
         for a in alphas:
             accs = [0.80, 0.82] if a == 0 else ([0.90, 0.94] if (t, a) == best else [0.85, 0.85])
+            gain = sum(accs) / 2 - 0.81
             cells.append({"temperature": t, "alpha": a, "accuracies": accs, "mean": sum(accs) / 2,
-                          "spread": max(accs) - min(accs)})
+                          "spread": max(accs) - min(accs), "gain": gain, "gain_low": gain - 0.012,
+                          "gain_high": gain + 0.012, "gain_within_noise": abs(gain) <= 0.012})
     return {"student": student, "temperatures": temperatures, "alphas": alphas, "seeds": [0, 1],
             "hard_label_accuracies": [0.80, 0.82], "hard_label_mean": 0.81, "cells": cells,
-            "best": {"temperature": best[0], "alpha": best[1], "mean": 0.92}}
+            "best": {"temperature": best[0], "alpha": best[1], "labels_only": False, "selection_size": 500,
+                     "report_size": 500, "selection_accuracy": 0.93, "report_accuracy": 0.905,
+                     "labels_report_accuracy": 0.81, "gain": 0.095, "gain_low": 0.07, "gain_high": 0.12,
+                     "gain_within_noise": False, "gain_words": "+9.5 points over 2 seeds (95 % CI +7.0 to +12.0), "
+                                                               "beyond noise"}}
 
 
-def test_sweep_heatmap_marks_baseline_best_and_spread():
+def test_sweep_heatmap_marks_baseline_the_held_out_choice_and_each_cells_gain():
     fig = figures.sweep_heatmap(_sweep()).to_dict()
     heat = fig["data"][0]
     assert heat["type"] == "heatmap" and heat["x"] == ["α=0", "α=0.9"] and heat["y"] == ["T=1", "T=4"]
     assert [v for r in heat["z"] for v in r] == pytest.approx([0.81, 0.85, 0.81, 0.92])
     assert heat["zmid"] == 0.81                    # colours: better or worse than the labels-only baseline
-    assert heat["text"][1][1] == "92.0%<br>±2.0"   # mean and half the spread over seeds
-    best, baseline = fig["layout"]["shapes"]
-    assert (best["x0"], best["x1"], best["y0"], best["y1"]) == (0.5, 1.5, 0.5, 1.5)
+    assert heat["text"][1][1] == "92.0%<br><b>+11.0</b>"  # mean, and its gain over labels: beyond noise, bold
+    assert heat["text"][0][0] == "81.0%<br>+0.0"   # the labels-only column: no gain, within noise
+    assert "95 % CI +9.8 to +12.2" in heat["customdata"][1][1] and "beyond noise" in heat["customdata"][1][1]
+    baseline, chosen = fig["layout"]["shapes"]
+    assert (chosen["x0"], chosen["x1"], chosen["y0"], chosen["y1"]) == (0.5, 1.5, 0.5, 1.5)
     assert baseline["x0"] == -0.5 and baseline["line"]["dash"] == "dash"
-    assert "81.0%" in fig["layout"]["annotations"][0]["text"] and "T=4 α=0.9" in fig["layout"]["annotations"][0]["text"]
+    caption = fig["layout"]["annotations"][0]["text"]
+    # the box says where it was chosen and what it scored elsewhere, never its own (flattering) mean
+    assert "81.0%" in caption and "chosen on 500 test images, T=4 α=0.9" in caption and "other 500" in caption
+    assert "90.5% vs labels 81.0%" in caption and "92.0%" not in caption
+
+
+def test_sweep_heatmap_names_no_cell_when_labels_only_was_chosen():
+    result = _sweep()
+    result["best"] = {**result["best"], "temperature": None, "alpha": 0.0, "labels_only": True}
+    fig = figures.sweep_heatmap(result).to_dict()
+    assert [s["name"] for s in fig["layout"]["shapes"]] == ["hard-label baseline"]  # no box
+    assert "labels only — no distilled cell did better" in fig["layout"]["annotations"][0]["text"]
 
 
 def test_sweep_students_best_over_alpha_per_temperature():

@@ -93,6 +93,11 @@ def test_sweep_json_and_shared_initial_weights(trained_teacher, sample, tmp_path
     assert [(c["temperature"], c["alpha"]) for c in result["cells"]] == [(t, a) for t in (2, 8) for a in (0, 0.5, 1)]
     for cell in result["cells"]:
         assert len(cell["accuracies"]) == 2 and all(0 <= a <= 1 for a in cell["accuracies"])
+        assert cell["gain"] == pytest.approx(cell["mean"] - result["hard_label_mean"])  # paired, same images
+        assert cell["gain_low"] <= cell["gain"] <= cell["gain_high"]
+    best = result["best"]  # chosen on one half of the test images, reported on the other
+    assert (best["selection_size"], best["report_size"]) == (500, 500) and result["gain_method"] == "bootstrap"
+    assert best["labels_only"] or (best["temperature"], best["alpha"]) in [(2, 0.5), (2, 1), (8, 0.5), (8, 1)]
     # stacked = separate (issue 9 item 5): the stack's labels-only member and a KD cell are the
     # students trained on their own with the same seed and settings, to the test image
     calls = len(engine)
@@ -105,6 +110,45 @@ def test_sweep_json_and_shared_initial_weights(trained_teacher, sample, tmp_path
     for call in engine:
         assert all(same_weights(call.initial[0], m) for m in call.initial[1:])
     assert not same_weights(engine[0].initial[0], engine[1].initial[0])  # seeds differ
+
+
+def test_the_sweeps_best_cell_is_chosen_on_one_half_of_the_test_images_and_reported_on_the_other():
+    """No winner's curse: 1,000 test images, labels-only right on 900 of them. T=2 gains 10 images,
+    all in the selection half; T=8 gains 6, all in the report half. Chosen on the selection half:
+    T=2, whose report-half accuracy equals the labels' (its gain there is 0, within noise). The old
+    code named the best full-test mean (T=2, +1.0 point) and History recorded it as measured."""
+    import numpy as np
+    labels = torch.arange(1000) % 10
+    selection, report = ensemble.selection_split(labels, 0.5, 0)
+    base = np.zeros(1000, bool)
+    base[:900] = True
+    wrong_sel = [i for i in selection.tolist() if not base[i]][:10]
+    wrong_rep = [i for i in report.tolist() if not base[i]][:6]
+    t2, t8 = base.copy(), base.copy()
+    t2[wrong_sel] = True
+    t8[wrong_rep] = True
+    config = sweep.SweepConfig(temperatures=(2.0, 8.0), alphas=(0.0, 0.9), seeds=(0,))
+    right = {"labels": [base], (2.0, 0.0): [base], (8.0, 0.0): [base], (2.0, 0.9): [t2], (8.0, 0.9): [t8]}
+    accuracies = {key: [float(v[0].mean())] for key, v in right.items() if key != "labels"}
+    result = sweep.summarize(config, [0.9], accuracies, right, labels)
+    best = result["best"]
+    assert (best["temperature"], best["alpha"], best["labels_only"]) == (2.0, 0.9, False)
+    assert (best["selection_size"], best["report_size"]) == (500, 500)
+    assert best["selection_accuracy"] == pytest.approx(base[selection].mean() + 10 / 500)
+    assert best["report_accuracy"] == best["labels_report_accuracy"] == pytest.approx(base[report].mean())
+    assert best["gain"] == 0 and best["gain_within_noise"]
+    # every cell keeps its own full-test number and paired interval: T=2 +1.0 point (0 vs 10 discordant
+    # images: McNemar p = 0.002, beyond noise), T=8 +0.6 (0 vs 6: p = 0.031, beyond noise)
+    cells = {(c["temperature"], c["alpha"]): c for c in result["cells"]}
+    assert cells[(2.0, 0.9)]["gain"] == pytest.approx(0.010) and not cells[(2.0, 0.9)]["gain_within_noise"]
+    assert cells[(8.0, 0.9)]["gain"] == pytest.approx(0.006) and not cells[(8.0, 0.9)]["gain_within_noise"]
+    assert cells[(2.0, 0.0)]["gain"] == 0 and cells[(2.0, 0.0)]["gain_within_noise"]
+    # History records the chosen cell as measured on the half it was not chosen on
+    assert common.result_summary("sweep", result)["test_accuracy"] == best["report_accuracy"]
+    # a tie on the selection half keeps the labels-only baseline: nothing distilled is named
+    right[(2.0, 0.9)] = [base]
+    best = sweep.summarize(config, [0.9], accuracies, right, labels)["best"]
+    assert best["labels_only"] and best["temperature"] is None
 
 
 def test_a_diverged_grid_member_is_marked_and_the_others_are_their_separate_runs(sample, monkeypatch):

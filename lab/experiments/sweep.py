@@ -10,6 +10,13 @@ a seed's cells at once as one stacked model (common.train_grid); CNN students tr
 
 Hinton et al. 2015 found that very small students prefer T ≈ 2.5-4 while larger ones
 tolerate T > 8: run it for two student sizes and compare where the best cell lands.
+
+No winner's curse: the largest of ~30 noisy means, scored on the images it was picked on, is
+biased upwards. Every cell is reported on all test images with its paired gain over the labels-only
+student and that gain's interval (lab.stats.paired_over_seeds); the `best` cell is *chosen* on a
+stratified half of the test images (`selection_size`) and its accuracy and gain are *reported* on
+the other half only (`report_size`), as the ensemble experiment picks its best teacher. On a tie
+the labels-only baseline stays the choice: a distilled cell must do better to be named.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Iterator
 
+import numpy as np
 import torch
 
 from ..data import Dataset
@@ -26,10 +34,14 @@ from ..losses import check_temperature_alpha
 from ..metrics import accuracy
 from ..models import DEFAULT_STUDENT
 from ..recipes import STUDENT_CONFIG, teacher_train_logits
+from ..stats import correct, paired_over_seeds
 from .common import (Progress, Runs, cached, drive, grid_runs, student_config, test_logits,
                      train_grid)
+from .ensemble import selection_split
 
 NAME = "sweep"
+SELECTION_FRACTION = 0.5  # of the test images (stratified), to choose the best cell on: never reported
+SELECTION_SEED = 0        # one split for every seed and every cell
 
 
 @dataclass(frozen=True)
@@ -72,31 +84,65 @@ def run(dataset: Dataset, teacher: torch.nn.Module, config: SweepConfig = SweepC
             train_logits = teacher_train_logits(teacher, dataset, config.device)
         labels = dataset.test_labels.cpu()
         accuracies: dict[tuple[float, float], list[float]] = {}
+        right: dict[tuple[float, float], list[np.ndarray]] = {}  # per cell, per seed: (M,) right/wrong
         hard = []
         for seed in config.seeds:
             students = yield from train_grid(runs, f"seed={seed}", config.student, dataset, seed, cells,
                                              train_logits, student_config(config.epochs, seed, config.device), stop)
-            trained = {cell: accuracy(test_logits(s, dataset), labels) for cell, s in zip(cells[1:], students[1:])}
-            hard.append(accuracy(test_logits(students[0], dataset), labels))
+            logits = [test_logits(s, dataset) for s in students]
+            trained = {cell: (accuracy(z, labels), correct(z, labels)) for cell, z in zip(cells[1:], logits[1:])}
+            hard.append(accuracy(logits[0], labels))
+            hard_right = correct(logits[0], labels)
             for t in config.temperatures:
                 for a in config.alphas:
-                    accuracies.setdefault((t, a), []).append(hard[-1] if a == 0 else trained[(t, a)])
-        return summarize(config, hard, accuracies)
+                    acc, ok = (hard[-1], hard_right) if a == 0 else trained[(t, a)]
+                    accuracies.setdefault((t, a), []).append(acc)
+                    right.setdefault((t, a), []).append(ok)
+            right.setdefault("labels", []).append(hard_right)
+        return summarize(config, hard, accuracies, right, labels)
 
     yield from drive(NAME, body(), total)
 
 
-def summarize(config: SweepConfig, hard: list[float], accuracies: dict) -> dict:
-    cells = [{"temperature": t, "alpha": a, "accuracies": accuracies[(t, a)],
-              "mean": statistics.fmean(accuracies[(t, a)]),
-              "spread": max(accuracies[(t, a)]) - min(accuracies[(t, a)])}
-             for t in config.temperatures for a in config.alphas]
-    best = max(cells, key=lambda c: c["mean"])
+def summarize(config: SweepConfig, hard: list[float], accuracies: dict, right: dict, labels: torch.Tensor) -> dict:
+    """`accuracies[(T, α)]`: per seed, test accuracy; `right[(T, α)]` (and `right["labels"]`): per seed,
+    (M,) right/wrong per test image, the same seed's students paired."""
+    cells = []
+    for t in config.temperatures:
+        for a in config.alphas:
+            gain = paired_over_seeds(right["labels"], right[(t, a)])  # over every test image: no choice made
+            cells.append({"temperature": t, "alpha": a, "accuracies": accuracies[(t, a)],
+                          "mean": statistics.fmean(accuracies[(t, a)]),
+                          "spread": max(accuracies[(t, a)]) - min(accuracies[(t, a)]),
+                          "gain": gain.difference, "gain_low": gain.low, "gain_high": gain.high,
+                          "gain_within_noise": gain.within_noise})
     return {"student": config.student, "epochs": config.epochs,
             "temperatures": list(config.temperatures), "alphas": list(config.alphas), "seeds": list(config.seeds),
             "hard_label_accuracies": hard, "hard_label_mean": statistics.fmean(hard), "cells": cells,
-            "best": {"temperature": best["temperature"], "alpha": best["alpha"], "mean": best["mean"]},
+            "gain_method": "exact" if len(config.seeds) == 1 else "bootstrap",
+            "best": choose_and_report(config, right, labels),
             "note": "alpha = 0 trains on labels only, so its cells repeat the hard-label baseline."}
+
+
+def choose_and_report(config: SweepConfig, right: dict, labels: torch.Tensor) -> dict:
+    """The best cell chosen on the selection half of the test images (mean accuracy over seeds),
+    its accuracy and its gain over labels only reported on the other half. The candidates are the
+    labels-only baseline, then every cell with α > 0 in grid order; the first of equals wins."""
+    selection, report = (i.numpy() for i in selection_split(labels.cpu(), SELECTION_FRACTION, SELECTION_SEED))
+
+    def mean_on(key, images):
+        return statistics.fmean(float(ok[images].mean()) for ok in right[key])
+    candidates = ["labels"] + [(t, a) for t in config.temperatures for a in config.alphas if a > 0]
+    scores = [mean_on(key, selection) for key in candidates]
+    chosen = candidates[max(range(len(candidates)), key=lambda i: scores[i])]
+    gain = paired_over_seeds([ok[report] for ok in right["labels"]], [ok[report] for ok in right[chosen]])
+    t, a = (None, 0.0) if chosen == "labels" else chosen
+    return {"temperature": t, "alpha": a, "labels_only": chosen == "labels",
+            "selection_size": len(selection), "report_size": len(report),
+            "selection_accuracy": scores[candidates.index(chosen)],
+            "report_accuracy": mean_on(chosen, report), "labels_report_accuracy": mean_on("labels", report),
+            "gain": gain.difference, "gain_low": gain.low, "gain_high": gain.high,
+            "gain_within_noise": gain.within_noise, "gain_words": gain.words()}
 
 
 def experiment(dataset: Dataset, teacher: torch.nn.Module, config: SweepConfig = SweepConfig(), stop=None,

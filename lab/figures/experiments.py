@@ -15,38 +15,61 @@ VARIANT_NAMES = {"hinton": "T²·KL, batchmean (correct)", "no-t2": "no T² fact
 
 VARIANT_COLORS = {"hinton": COLORS["distilled"], "no-t2": COLORS["hard"], "kl-mean": COLORS["teacher"]}
 
-def sweep_heatmap(result: dict, height: int = 420) -> go.Figure:
-    """Mean test accuracy per (T, α) cell, the spread over seeds in each cell's text, the α = 0
-    column (labels only: the hard-label baseline) outlined, the best cell boxed."""
+def sweep_heatmap(result: dict, height: int = 440) -> go.Figure:
+    """Mean test accuracy per (T, α) cell with its gain over labels only (bold where the paired
+    interval excludes 0), the α = 0 column (labels only: the hard-label baseline) outlined, and the
+    cell *chosen on one half of the test images* boxed, with its accuracy on the other half. No cell
+    is called best by its own mean: the largest of ~30 noisy means flatters itself (lab.experiments.sweep)."""
     temperatures, alphas = result["temperatures"], result["alphas"]
     cells = {(c["temperature"], c["alpha"]): c for c in result["cells"]}
 
     def cell(t, a):
-        mean, spread = cells[(t, a)]["mean"], cells[(t, a)].get("spread", 0.0)
-        return mean, f"{100 * mean:.1f}%<br>±{100 * spread / 2:.1f}", spread
+        c = cells[(t, a)]
+        mean, spread, gain = c["mean"], c.get("spread", 0.0), c.get("gain")
+        if gain is None:  # a result from before the paired intervals: mean and spread only
+            return mean, f"{100 * mean:.1f}%<br>±{100 * spread / 2:.1f}", f"spread over seeds {100 * spread:.1f} points"
+        beyond = not c["gain_within_noise"]
+        text = f"{100 * mean:.1f}%<br>" + (f"<b>{100 * gain:+.1f}</b>" if beyond else f"{100 * gain:+.1f}")
+        hover = (f"vs labels only {100 * gain:+.1f} points (95 % CI {100 * c['gain_low']:+.1f} to "
+                 f"{100 * c['gain_high']:+.1f}), {'beyond' if beyond else 'within'} noise<br>"
+                 f"spread over seeds {100 * spread:.1f} points")
+        return mean, text, hover
 
     baseline = result["hard_label_mean"]
     best = result["best"]
-    bi, bj = temperatures.index(best["temperature"]), alphas.index(best["alpha"])
-    shapes = [dict(type="rect", x0=bj - 0.5, x1=bj + 0.5, y0=bi - 0.5, y1=bi + 0.5,
-                   line=dict(color="black", width=4), name="best")]
+    shapes = []
     if 0 in alphas or 0.0 in alphas:
         j = alphas.index(0)
         shapes.append(dict(type="rect", x0=j - 0.5, x1=j + 0.5, y0=-0.5, y1=len(temperatures) - 0.5,
                            line=dict(color=COLORS["hard"], width=2, dash="dash"), name="hard-label baseline"))
-    caption = dict(text=f"dashed: α=0 = labels only ({baseline:.1%}) · boxed: best, T={best['temperature']:g} "
-                        f"α={best['alpha']:g} ({best['mean']:.1%})",
+    lines = [f"dashed: α=0 = labels only ({baseline:.1%}) · under each mean: its gain over labels in points, "
+             "bold where beyond noise"]
+    if "report_accuracy" not in best:  # an old result: its best cell was picked on the images it reports
+        lines.append(f"best mean: T={best['temperature']:g} α={best['alpha']:g} ({best['mean']:.1%}), picked and "
+                     "scored on the same images — run again for an honest pick")
+    elif best["labels_only"]:
+        lines.append(f"chosen on {best['selection_size']} test images: labels only — no distilled cell did better "
+                     "there")
+    else:
+        bi, bj = temperatures.index(best["temperature"]), alphas.index(best["alpha"])
+        shapes.append(dict(type="rect", x0=bj - 0.5, x1=bj + 0.5, y0=bi - 0.5, y1=bi + 0.5,
+                           line=dict(color="black", width=4), name="chosen"))
+        lines.append(f"boxed: chosen on {best['selection_size']} test images, T={best['temperature']:g} "
+                     f"α={best['alpha']:g}; on the other {best['report_size']}:")
+        lines.append(f"{best['report_accuracy']:.1%} vs labels {best['labels_report_accuracy']:.1%}, "
+                     f"{best['gain_words']}")
+    caption = dict(text="<br>".join(lines),
                    # under the α tick labels (about 30 px with Streamlit's theme), in a bottom margin kept for it
                    xref="paper", yref="paper", x=0, y=0, yanchor="top", yshift=-40, showarrow=False,
-                   xanchor="left", font=dict(size=12))
+                   xanchor="left", align="left", font=dict(size=12))
     n = len(result.get("seeds", []))
     return t_alpha_heatmap(
         temperatures, alphas, cell, height, colorscale="RdYlGn", zmid=baseline, name="mean test accuracy",
         colorbar=dict(title="accuracy", tickformat=percent_format([c["mean"] for c in cells.values()])),
-        hovertemplate="%{y} %{x}<br>mean %{z:.2%}<br>spread over seeds %{customdata:.2%}<extra></extra>",
-        shapes=shapes, annotations=[caption], margin=dict(l=10, r=10, t=40, b=70),
+        hovertemplate="%{y} %{x}<br>mean %{z:.2%}<br>%{customdata}<extra></extra>",
+        shapes=shapes, annotations=[caption], margin=dict(l=10, r=10, t=40, b=110),
         title=f"{result.get('student', 'student')}: test accuracy over T × α "
-              f"(mean of {n} seed{'s' if n != 1 else ''}; ± half the spread)")
+              f"(mean of {n} seed{'s' if n != 1 else ''})")
 
 def sweep_students(results: dict[str, dict], height: int = 340) -> go.Figure:
     """For each student's sweep: the best mean accuracy over α at every T (where is its best T?),
