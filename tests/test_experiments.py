@@ -350,12 +350,27 @@ def test_methods_json_each_objective_by_name_through_the_engine(trained_teacher,
                       "--methods", ",".join(names), "--epochs", "1", "--out", str(out))
     result = written(out, "methods.json", printed)
     assert [row["method"] for row in result["methods"]] == names
+    assert result["seeds"] == [0, 1, 2] and result["gain_method"] == "bootstrap"  # three seeds by default
+    labels = result["methods"][0]
     for row in result["methods"]:
         assert 0 <= row["test_accuracy"] <= 1 and 0 <= row["ece"] <= 1 and 0 <= row["agreement"] <= 1
-        assert sum(row["reliability"]["count"]) == 1000 and row["explanation"]
+        assert sum(row["reliability"]["count"]) == 3 * 1000 and row["explanation"]  # every seed's images
+        assert len(row["accuracies"]) == 3 and row["test_accuracy"] == pytest.approx(sum(row["accuracies"]) / 3)
+        if row["method"] != "labels":  # paired with the labels-only student of each seed, with its interval
+            assert row["gain"] == pytest.approx(row["test_accuracy"] - labels["test_accuracy"])
+            assert row["gain_low"] <= row["gain"] <= row["gain_high"]
+            assert row["gain_within_noise"] == (row["gain_low"] <= 0 <= row["gain_high"])
+            assert row["gain_words"].endswith("within noise" if row["gain_within_noise"] else "beyond noise")
+    assert "gain" not in labels
     objectives = [c.objective for c in engine]
-    assert [getattr(o, "name", None) for o in objectives] == names  # chosen by name, one engine
-    assert all(same_weights(engine[0].initial[0], c.initial[0]) for c in engine)
+    assert [getattr(o, "name", None) for o in objectives] == names * 3  # chosen by name, one engine, per seed
+    assert [c.config.seed for c in engine] == [0] * 5 + [1] * 5 + [2] * 5
+    for seed in range(3):  # every method of a seed from that seed's weights
+        calls = engine[5 * seed: 5 * seed + 5]
+        assert all(same_weights(calls[0].initial[0], c.initial[0]) for c in calls)
+    assert not same_weights(engine[0].initial[0], engine[5].initial[0])
+    from lab.experiments import methods
+    assert methods.method_list(methods.MethodsConfig(methods=("kd", "hint"))) == ("labels", "kd", "hint")
 
 
 def test_calibration_json(trained_teacher, tmp_path, capsys):

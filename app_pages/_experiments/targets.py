@@ -33,22 +33,40 @@ transfer needs a student with a spatial feature map (a CNN).""")
         chosen = page.setting(st.multiselect, "x_methods_methods", list(methods.ALL_METHODS), "Targets",
                               list(OBJECTIVES))
     T, alpha, epochs = page.kd_inputs("x_methods", epochs=methods.MethodsConfig.epochs)
-    settings = dict(methods=tuple(chosen), student=student, temperature=T, alpha=alpha, epochs=epochs)
+    # the targets differ by about one run's noise: every one is trained on several seeds (three at least)
+    seeds = page.setting(st.number_input, "x_methods_seeds", len(methods.MethodsConfig.seeds), "Seeds", 3, 5)
+    settings = dict(methods=tuple(chosen), student=student, temperature=T, alpha=alpha, epochs=epochs,
+                    seeds=tuple(range(int(seeds))))
     config = page.make_config(methods.MethodsConfig, **settings) if chosen else None
     if not chosen:
         st.warning("Pick at least one target.")
-    methods_run(page, "methods", settings, config, f"{student}: {len(chosen)} targets, {epochs} epochs — "
-                                                   f"{len(chosen)} training runs")
+    runs = methods.total_runs(config) if config is not None else 0
+    methods_run(page, "methods", settings, config, f"{student}: {len(chosen)} targets × {int(seeds)} seeds, {epochs} "
+                                                   f"epochs — {runs} training runs (labels only always among them)")
 
 
 def methods_run(page, name: str, settings: dict, config, label: str) -> None:
     def show(result):
-        st.dataframe(pd.DataFrame([{"target": r["method"], "test accuracy": r["test_accuracy"],
+        def versus_labels(r):  # the paired gain over the labels-only student of the same seeds, on the same images
+            if "gain" not in r:
+                return {"vs labels (points)": None, "95 % CI": "the baseline" if r["method"] == "labels" else "",
+                        "noise": ""}
+            return {"vs labels (points)": 100 * r["gain"],
+                    "95 % CI": f"{100 * r['gain_low']:+.1f} to {100 * r['gain_high']:+.1f}",
+                    "noise": "within noise" if r["gain_within_noise"] else "beyond noise"}
+        st.dataframe(pd.DataFrame([{"target": r["method"], "test accuracy": r["test_accuracy"], **versus_labels(r),
                                     "agreement with teacher": r.get("agreement"), "ECE": r["ece"],
                                     "mean confidence": r["mean_confidence"]} for r in result["methods"]]),
                      hide_index=True, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="percent")
-                                    for c in ("test accuracy", "agreement with teacher", "mean confidence")})
+                     column_config={**{c: st.column_config.NumberColumn(format="percent")
+                                       for c in ("test accuracy", "agreement with teacher", "mean confidence")},
+                                    "vs labels (points)": st.column_config.NumberColumn(format="%+.1f")})
+        seeds = result.get("seeds", [result.get("seed", 0)])
+        st.caption(f"Means over {len(seeds)} seed{'s' if len(seeds) != 1 else ''} (every target of a seed from the "
+                   "same initial weights). The gain over labels only is paired: each seed's student against the "
+                   "labels-only one of the same seed, on the same test images — "
+                   + ("an exact interval (one seed)." if len(seeds) == 1 else
+                      "a bootstrap over the test images, each image's seeds kept together."))
         st.plotly_chart(figures.methods_bars(result), width="stretch", key=f"x-{name}-bars")
 
     page.run_block(name, settings, label, page.runner(methods.experiment, config), show)
@@ -66,7 +84,7 @@ distillation changes both.""")
     with c[0]:
         student = page.student_picker("x_cal_student")
     T, alpha, epochs = page.kd_inputs("x_cal")
-    settings = dict(student=student, temperature=T, alpha=alpha, epochs=epochs)
+    settings = dict(student=student, temperature=T, alpha=alpha, epochs=epochs, seeds=(0,))  # a diagram, not a ranking
     config = page.make_config(methods.MethodsConfig, **settings)
 
     def show(result):
@@ -154,5 +172,6 @@ broken variants to see what it does to accuracy.""")
     chosen = ("kd",) + (("kd-no-t2",) if no_t2 else ()) + (("kd-kl-mean",) if kl_mean else ())
     settings = dict(methods=chosen, student=student, temperature=float(T), alpha=0.9, epochs=int(epochs))
     config = page.make_config(methods.MethodsConfig, **settings)
-    methods_run(page, "breaks", settings, config, f"{student} at T={T:g}, α=0.9: {', '.join(chosen)} — "
-                                                 f"{len(chosen)} training runs")
+    runs = methods.total_runs(config) if config is not None else 0
+    methods_run(page, "breaks", settings, config, f"{student} at T={T:g}, α=0.9: labels, {', '.join(chosen)} × "
+                                                 f"{len(methods.MethodsConfig.seeds)} seeds — {runs} training runs")

@@ -143,13 +143,13 @@ def register(sub) -> None:
     experiment_options(p)
     student(p, follows=False)
     p.add_argument("--methods", type=names, help=f"comma-separated, from: {', '.join(OBJECTIVES)}")
-    kd(p)
+    kd(p, seeds=True)  # default 0,1,2: the methods differ by about one run's noise
     p.set_defaults(func=cmd_methods)
 
     p = sub.add_parser("calibration", help="reliability diagrams, ECE and agreement: teacher, hard, distilled")
     experiment_options(p)
     student(p)
-    kd(p)
+    kd(p, seeds=True)
     p.set_defaults(func=cmd_calibration)
 
     p = sub.add_parser("ensemble", help="distill an ensemble's averaged soft targets into one student")
