@@ -146,6 +146,10 @@ def test_omitted_class_bias_slider_rescores_without_a_new_job():
     assert sum(map(sum, cm)) == len(job.result["test_labels"])
     assert len(_experiment_jobs(at)) == 1  # nothing retrained
     assert bars()["data"][2]["y"][k] == job.result["hard_label_class_accuracy"]  # the labels-only contrast
+    # like for like: the labels-only student with its own automatic bias, chosen the same way
+    assert bars()["data"][3]["y"][k] == job.result["hard_label_class_accuracy_after"]
+    assert f"{job.result['hard_label_bias']:+.2f}" in bars()["data"][3]["name"]
+    assert any("Like for like" in c.value for c in at.caption)
 
     next(b for b in at.button if b.label.startswith("Automatic correction")).click().run()
     assert at.slider(key="w_x_omit_bias").value == pytest.approx(round(job.result["bias"] * 20) / 20)

@@ -239,12 +239,31 @@ def test_sessions_finishing_the_same_experiment_at_once_all_write_its_cache(samp
 
 # ---------------------------------------------------------------- the omitted class
 
-def test_omit_json_and_the_class_never_reaches_training(trained_teacher, sample, tmp_path, capsys, engine):
+def test_omit_json_and_the_class_never_reaches_training(trained_teacher, sample, tmp_path, capsys, engine,
+                                                        monkeypatch):
+    chosen = []  # every automatic bias the experiment picks: (held-out images, class, prior) -> bias
+    real_bias_for_prior = omit.bias_for_prior
+
+    def bias_spy(logits, cls, prior):
+        chosen.append((len(logits), cls, prior, real_bias_for_prior(logits, cls, prior)))
+        return chosen[-1][-1]
+    monkeypatch.setattr(omit, "bias_for_prior", bias_spy)
     out = tmp_path / "out"
     printed = run_cli(capsys, "omit", "--teacher", str(trained_teacher[1]), "--class", "3", "--epochs", "2",
                       "--out", str(out))
     result = written(out, "omit.json", printed)
     assert result["class"] == 3
+    # like for like: both students get the same correction, each its own bias chosen by the same rule on
+    # the same held-out images (the old code corrected only the distilled one)
+    prior = (sample.train_labels == 3).double().mean().item()
+    assert [c[:3] for c in chosen] == [(400, 3, prior), (400, 3, prior)]
+    assert (result["bias"], result["hard_label_bias"]) == (chosen[0][3], chosen[1][3])
+    k_after, k_before = result["hard_label_class_accuracy_after"], result["hard_label_class_accuracy"]
+    assert (k_after - k_before) * result["hard_label_bias"] >= 0  # raising class 3's logit only adds 3s
+    assert result["hard_label_per_class_accuracy_after"][3] == k_after
+    measured = omit.outcomes(result)
+    assert measured["omitted_class_labels_only_after_bias"] == 100 * k_after
+    assert measured["omitted_class_labels_only"] == 100 * k_before  # the keys lab.lessons.check reads stay
     before, after = result["per_class_accuracy_before"], result["per_class_accuracy_after"]
     assert len(before) == len(after) == 10 and all(0 <= a <= 1 for a in before + after)
     # the automatic bias meets its held-out prior: counted here on the held-out images' stored logits

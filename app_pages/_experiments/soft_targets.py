@@ -97,7 +97,8 @@ From the teacher's soft targets on the *other* digits alone (a 5 that looks a bi
 of the missing class — but rarely predicts it, because that class's output bias was never pushed up. Raise that one
 bias with the slider (no retraining: the stored test logits are simply re-scored) or press **Automatic correction**
 (the offset that makes the class's predicted frequency on held-out images match its prior). For contrast, the same
-student trained on the labels of the same transfer set scores ~0% on the class.""")
+student trained on the labels of the same transfer set scores ~0% on the class — and it gets the same automatic
+correction, chosen the same way, so the two are compared like for like.""")
     c = st.columns([1, 2, 1, 1])
     with c[0]:
         k = page.setting(st.selectbox, "x_omit_class", min(3, data.num_classes - 1), "Omitted class",
@@ -134,12 +135,22 @@ student trained on the labels of the same transfer set scores ~0% on the class."
                     delta=f"{100 * (scored['per_class_accuracy'][k] - result['per_class_accuracy_before'][k]):+.1f} points")
         m[2].metric(f"All classes, bias {bias:+.2f}", f"{scored['accuracy']:.2%}",
                     delta=f"{100 * (scored['accuracy'] - result['accuracy_before']):+.1f} points")
-        m[3].metric(f"Labels only, class {name}", f"{result['hard_label_class_accuracy']:.1%}")
+        m[3].metric(f"Labels only, class {name}, no bias", f"{result['hard_label_class_accuracy']:.1%}")
+        hard_bias = result.get("hard_label_bias")  # (None in a result from before both students were corrected)
+        if hard_bias is not None:  # like for like: the labels-only student corrected the same way
+            st.caption(f"Like for like: with its own automatic bias ({hard_bias:+.2f}, chosen the same way on the "
+                       f"same held-out images) the labels-only student gets "
+                       f"**{result['hard_label_class_accuracy_after']:.1%}** of class {name} "
+                       f"({result['hard_label_accuracy_after']:.2%} of all test images); the distilled one, with its "
+                       f"automatic bias ({result['bias']:+.2f}), **{result['per_class_accuracy_after'][k]:.1%}** "
+                       f"({result['accuracy_after']:.2%}).")
         left, right = st.columns([3, 2])
         with left:
             series = {"distilled, no bias": result["per_class_accuracy_before"],
                       f"distilled, bias {bias:+.2f}": scored["per_class_accuracy"],
-                      "labels only (contrast)": result["hard_label_per_class_accuracy"]}
+                      "labels only, no bias": result["hard_label_per_class_accuracy"]}
+            if hard_bias is not None:
+                series[f"labels only, its automatic bias {hard_bias:+.2f}"] = result["hard_label_per_class_accuracy_after"]
             st.plotly_chart(figures.per_class_bars(series, data.classes, highlight=k), width="stretch", key="x-omit-bars")
         with right:
             st.plotly_chart(figures.confusion_matrices([(f"distilled, bias {bias:+.2f}", scored["confusion_matrix"])],

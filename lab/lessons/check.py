@@ -57,7 +57,9 @@ MEASURES = {
     "teacher_accuracy": "the teacher's test accuracy (%)",
     "omitted_class_after_bias": "distilled student's accuracy on the omitted class after the automatic bias (%)",
     "omitted_class_before_bias": "distilled student's accuracy on the omitted class before any bias (%)",
-    "omitted_class_labels_only": "labels-only student's accuracy on the omitted class (%)",
+    "omitted_class_labels_only": "labels-only student's accuracy on the omitted class before any bias (%)",
+    "omitted_class_labels_only_after_bias": "labels-only student's accuracy on the omitted class after its own "
+                                            "automatic bias, chosen as the distilled student's is (%)",
 }
 
 
