@@ -21,7 +21,7 @@ import torch
 
 from ..data import Dataset
 from ..errors import ConfigError
-from ..limits import check_epochs, check_seed
+from ..limits import check_epochs, check_seeds
 from ..losses import check_temperature_alpha
 from ..metrics import accuracy, agreement, expected_calibration_error, reliability
 from ..objectives import OBJECTIVES, explain, make_objective
@@ -45,10 +45,10 @@ class MethodsConfig:
 
     def __post_init__(self):
         check_temperature_alpha(self.temperature, self.alpha)
+        check_seeds(self.seeds)  # the server's limits (lab.limits)
+        check_epochs(self.epochs)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"Give at least one seed, each different (got {list(self.seeds)}).")
-        check_seed(self.seed)  # the server's limits (lab.limits)
-        check_epochs(self.epochs)
         unknown = [m for m in self.methods if m not in OBJECTIVES]
         if unknown or not self.methods:
             raise ConfigError(f"Unknown method(s) {', '.join(unknown) or '(none given)'}. "
