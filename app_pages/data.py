@@ -48,4 +48,5 @@ with st.expander("Learn more: where each dataset comes from, and what to do offl
 
 A truncated or corrupt file is reported by name, with what to do: delete it and download it again.
 Images are held in memory as uint8 tensors; a training batch is an index slice, and normalization and
-augmentation (±2-pixel shifts for digits; crop + flip for CIFAR) run on whole batches.""")
+augmentation (±2-pixel shifts for digits and clothes; mirror images and ±2-pixel shifts with mirrored borders for
+CIFAR-10, airbench's recipe) run on whole batches.""")

@@ -7,7 +7,7 @@ import streamlit as st
 from lab.lessons.presets import LESSONS
 from app_pages import _app as app
 
-app.page_header("Lessons", "Four guided experiments. Load one: the dataset, the models, T, α and the epochs are set "
+app.page_header("Lessons", "Guided experiments. Load one: the dataset, the models, T, α and the epochs are set "
                 "for you. Then answer its question before you press Run: predicting first is what makes the "
                 "result stick.", ":material/menu_book:")
 ss = st.session_state
@@ -74,5 +74,5 @@ with st.expander("Learn more: teaching with the lab"):
 - **Instructor mode** (sidebar) hides the advanced controls (learning rate, seed, device): projected in front
   of a class, the page shows only what the lesson is about. It travels in the link (`instructor=1`).
 - A link carries the whole setup (`lesson`, dataset, student, T, α, epochs, seed): paste it in the class chat.
-- Every run lands in the **History**; switch on *Show everyone's runs* there to see the whole class's results
-  on one accuracy-against-size chart.""")
+- Every run lands in the **History**, seen only by the browser that started it; the **Instructor** page (behind
+  its key) shows the whole class's pairs live.""")

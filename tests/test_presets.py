@@ -10,16 +10,17 @@ from lab.lessons.presets import DEFAULTS, LESSONS, check_settings, from_query_pa
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_four_lessons_each_with_text_a_question_and_valid_settings():
+def test_five_lessons_each_with_text_a_question_and_valid_settings():
     assert [lesson.title for lesson in LESSONS.values()] == [
         "Lesson 1: dark knowledge", "Lesson 2: a student 10× smaller", "Lesson 3: the class it never saw",
-        "Lesson 4: when distillation does not help"]
+        "Lesson 4: when distillation does not help", "Lesson 5: cats, dogs and trucks (CIFAR-10)"]
     for lesson in LESSONS.values():
         assert check_settings(lesson.settings) == lesson.settings
         assert len(lesson.text.split(". ")) >= 2 and lesson.question.endswith("?") and len(lesson.choices) >= 3
         assert set(lesson.settings) == set(DEFAULTS)
     assert LESSONS["unseen-class"].settings["hidden_class"] == 3
     assert LESSONS["no-help"].settings["teacher_epochs"] < DEFAULTS["teacher_epochs"]
+    assert LESSONS["cifar-kinds"].settings["dataset"] == "cifar10"  # CIFAR-10's own lesson, on its default run
 
 
 

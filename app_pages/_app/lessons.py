@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab.lessons import presets
+from lab.lessons.dataset_defaults import defaults_for
 
 from . import session
 from .settings import SETTINGS, lesson_extras, set_value
@@ -18,7 +19,7 @@ LESSON_PAGES = {"soft-targets": "app_pages/dark_knowledge.py", "distill": "app_p
 def lesson_teacher_needed(lesson: presets.Lesson) -> bool:
     """True when a lesson needs its own teacher (Lesson 4: 1 epoch) and the one in use is not it."""
     s = lesson.settings
-    if s["teacher_epochs"] == presets.DEFAULTS["teacher_epochs"]:
+    if s["teacher_epochs"] == defaults_for(s["dataset"]).teacher.epochs:  # its dataset's usual teacher
         return False
     info = teacher_info()
     job = next((j for j in session.jobs() if info is not None and j.key == info.key), None)

@@ -15,8 +15,9 @@ from .common import threads_option
 def cmd_lessons(args) -> int:
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1 (got {args.seeds}).")
-    # Naming only lessons checks only them (and likewise datasets); naming neither checks everything.
-    chosen = subjects(args.lesson or ([] if args.dataset else None), args.dataset or ([] if args.lesson else None))
+    # Naming only lessons checks only them; naming only datasets checks their default runs and the lessons
+    # set on them (`--dataset cifar10`: CIFAR-10's lesson too); naming neither checks everything.
+    chosen = subjects(args.lesson or None, args.dataset or ([] if args.lesson else None))
     if not args.check:
         rows = [{"lesson": s.name, "claim": c.text, "measure": c.measure, "settings": s.settings}
                 for s in chosen for c in s.claims]
@@ -53,6 +54,6 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="a JSON list, one object per claim")
     p.add_argument("--lesson", action="append", help="only this lesson (repeatable; default: all)")
     p.add_argument("--dataset", action="append",
-                   help="only this dataset's default Distill run (repeatable; default: every dataset measured)")
+                   help="only this dataset's default Distill run and its lessons (repeatable; default: every dataset)")
     threads_option(p)
     p.set_defaults(func=cmd_lessons)

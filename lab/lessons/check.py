@@ -33,10 +33,12 @@ from typing import Callable, Iterable
 import torch
 
 from .. import checkpoints
+from ..dark_knowledge import KINDS, class_similarity, confusable_pairs, second_choice_kind
 from ..data import Dataset, load, locate
 from ..errors import LabError
 from ..experiments import omit
 from ..experiments.common import Runs, finish, student_config, test_logits, train_grid
+from .dataset_defaults import defaults_for
 from .presets import DEFAULTS, LESSONS, Claim
 from ..recipes import TEACHER_CONFIG, teacher_train_logits
 from ..stats import over_seeds, paired_difference
@@ -44,7 +46,7 @@ from ..serve import tasks
 from ..serve.teacher_cache import cached_teacher
 from ..train import TrainConfig
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "assets"  # lab/lessons/check.py -> the repository
 
 # What a claim can measure, per seed (the unit is the claim's).
 MEASURES = {
@@ -55,6 +57,12 @@ MEASURES = {
     "mean_gain_seed_interval_low": "lower end of the 95 % t-interval over seeds of the mean gain, what the "
                                    "Distill page's repeat over seeds shows (points; a pooled claim)",
     "teacher_accuracy": "the teacher's test accuracy (%)",
+    "second_choice_same_kind": "share of test images whose teacher's runner-up class is of the same kind as its first "
+                               "choice, e.g. animal or vehicle (lab.dark_knowledge.KINDS; %)",
+    "second_choice_above_chance": "lower end of that share's 95 % interval minus the share a random runner-up would "
+                                  "reach (points)",
+    "cat_dog_rank": "rank of cat ↔ dog among the class pairs the teacher finds most alike at the lesson's T "
+                    "(1 = most alike; CIFAR-10)",
     "omitted_class_after_bias": "distilled student's accuracy on the omitted class after the automatic bias (%)",
     "omitted_class_before_bias": "distilled student's accuracy on the omitted class before any bias (%)",
     "omitted_class_labels_only": "labels-only student's accuracy on the omitted class before any bias (%)",
@@ -124,7 +132,7 @@ def _holds(value: float, bound: float, above: bool) -> bool:
 def lesson_subject(lesson) -> Subject:
     """A lesson as the app runs it: the pretrained teacher, unless the lesson trains its own."""
     s = lesson.settings
-    own = s["teacher_epochs"] != DEFAULTS["teacher_epochs"] or not pretrained_dir(s["dataset"]).is_dir()
+    own = s["teacher_epochs"] != defaults_for(s["dataset"]).teacher.epochs or not pretrained_dir(s["dataset"]).is_dir()
     return Subject(lesson.key, dict(s), tuple(lesson.claims), "per-seed" if own else "pretrained",
                    replace(TEACHER_CONFIG, epochs=s["teacher_epochs"]))
 
@@ -141,17 +149,24 @@ def defaults_subject(dataset_name: str) -> Subject:
 
 
 def subjects(lessons: Iterable[str] | None = None, datasets: Iterable[str] | None = None) -> list[Subject]:
-    """Every lesson (or the named ones) and every dataset with measured defaults (or the named ones)."""
+    """Every lesson (or the named ones) and every dataset with measured defaults (or the named ones).
+    Datasets named without lessons: their default runs and the lessons set on them (CIFAR-10's lesson)."""
     from .dataset_defaults import DATASET_DEFAULTS
-    keys = list(LESSONS) if lessons is None else list(lessons)
+    if lessons is None:
+        keys = [k for k, lesson in LESSONS.items() if datasets is None or lesson.settings["dataset"] in datasets]
+    else:
+        keys = list(lessons)
     unknown = [k for k in keys if k not in LESSONS]
     if unknown:
         raise LabError(f"Unknown lesson {unknown[0]!r}. Lessons: {', '.join(LESSONS)}.")
     names = list(DATASET_DEFAULTS) if datasets is None else list(datasets)
-    unknown = [n for n in names if n not in DATASET_DEFAULTS]
+    with_lessons = {LESSONS[k].settings["dataset"] for k in keys}
+    unknown = [n for n in names if n not in DATASET_DEFAULTS and n not in with_lessons]
     if unknown:
-        raise LabError(f"No measured defaults for dataset {unknown[0]!r}. Datasets: {', '.join(DATASET_DEFAULTS)}.")
-    return [lesson_subject(LESSONS[k]) for k in keys] + [defaults_subject(n) for n in names]
+        raise LabError(f"No measured defaults and no lesson for dataset {unknown[0]!r}. Datasets: "
+                       f"{', '.join(dict.fromkeys([*DATASET_DEFAULTS, *sorted(with_lessons)]))}.")
+    return ([lesson_subject(LESSONS[k]) for k in keys]
+            + [defaults_subject(n) for n in names if n in DATASET_DEFAULTS])
 
 
 def available(dataset_name: str) -> str:
@@ -258,10 +273,37 @@ def omit_outcomes(subject: Subject, dataset: Dataset, teacher: torch.nn.Module, 
     return omit.outcomes(last.result)  # the measures Lesson 3's claims name
 
 
+TEACHER_MEASURES = ("teacher_accuracy", "second_choice_same_kind", "second_choice_above_chance", "cat_dog_rank")
+
+
+def teacher_only(subject: Subject) -> bool:
+    """A lesson about the teacher's soft targets alone (CIFAR-10's): no student is trained to check it."""
+    return bool(subject.claims) and all(c.measure in TEACHER_MEASURES for c in subject.claims)
+
+
+def teacher_outcomes(subject: Subject, dataset: Dataset, teacher: torch.nn.Module) -> dict:
+    """What the teacher's test logits say on their own: its accuracy, how often its runner-up is of
+    the same kind as its first choice (lab.dark_knowledge), and the rank of cat ↔ dog among the
+    pairs it finds most alike at the lesson's T."""
+    logits, labels = test_logits(teacher, dataset), dataset.test_labels.cpu()
+    found = {"teacher_accuracy": 100 * (logits.argmax(-1) == labels).double().mean().item(), "n_test": len(labels)}
+    if dataset.name in KINDS:
+        kind = second_choice_kind(logits, dataset.classes, KINDS[dataset.name])
+        found.update(second_choice_same_kind=100 * kind["rate"], second_choice_chance=100 * kind["chance"],
+                     second_choice_above_chance=100 * (kind["low"] - kind["chance"]))
+    if {"cat", "dog"} <= set(dataset.classes):
+        similarity = class_similarity(logits, labels, float(subject.settings["temperature"]), dataset.num_classes)
+        ranked = [{p["a"], p["b"]} for p in confusable_pairs(similarity, dataset.classes, top=len(dataset.classes) ** 2)]
+        found["cat_dog_rank"] = 1 + ranked.index({"cat", "dog"})
+    return found
+
+
 def outcomes(subject: Subject, seed: int, teacher_root: Path | None = None) -> dict:
     """Everything measured for one subject on one seed (MEASURES keys and more)."""
     dataset = load(subject.settings["dataset"])
     teacher = teacher_for(subject, dataset, seed, teacher_root)
+    if teacher_only(subject):
+        return teacher_outcomes(subject, dataset, teacher)
     if subject.settings.get("hidden_class") is not None:
         return omit_outcomes(subject, dataset, teacher, seed)
     if subject.as_page:
@@ -291,7 +333,8 @@ def _run_key(subject: Subject) -> tuple:
     """What determines a subject's training runs (its claims and name do not)."""
     s = subject.settings
     run = tuple(s[k] for k in ("dataset", "teacher", "student", "temperature", "alpha", "epochs", "hidden_class"))
-    return run + (subject.teacher, tuple(sorted(_recipe(subject.teacher_config).items())), subject.as_page)
+    return run + (subject.teacher, tuple(sorted(_recipe(subject.teacher_config).items())), subject.as_page,
+                  teacher_only(subject))
 
 
 def check(subject_list: Iterable[Subject], seeds: Iterable[int] = range(5),

@@ -116,6 +116,28 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in [
                     Claim("With the 1-epoch teacher the distilled student does worse than the hard-label one, by "
                           "more than one test image (0.1 point)", "gain", -0.1, above=False)],
             page="distill", teacher_epochs=1, student="student-mlp", epochs=30),
+    _lesson("cifar-kinds", "Lesson 5: cats, dogs and trucks (CIFAR-10)",
+            """On CIFAR-10's colour photos the teacher learned from ten labels and nothing else: nobody told it
+            that a cat and a dog are both animals, or that a truck is a kind of car. Its soft targets say so all
+            the same. The Dark knowledge page shows which classes it finds alike, and how often its second
+            choice for a photo is of the same kind as its first: an animal after an animal, a vehicle after a
+            vehicle. Six of the ten classes are animals, so a runner-up picked at random would be of the same
+            kind about half the time.""",
+            "On what share of the test photos is the teacher's second choice of the same kind (animal or vehicle) "
+            "as its first?",
+            ["about half, as by chance", "about two thirds", "about nine in ten"],
+            """Which pair does the teacher find most alike? Raise T and watch the map: do cat ↔ dog, automobile ↔
+            truck and deer ↔ horse stand out? Then train a student pair on the Distill page: these similarities
+            are what the distilled student learns and the labels-only one never sees.""",
+            # lab.lessons.check.teacher_outcomes measures these on the shipped teacher (EXPERIMENTS.md)
+            claims=[Claim("The teacher's second choice is of the same kind as its first (animal or vehicle) on more "
+                          "than 80 % of the test photos", "second_choice_same_kind", 80.0, unit="%"),
+                    Claim("That is far more often than chance: the lower end of its 95 % interval lies more than 30 "
+                          "points above what a random runner-up would reach (about 47 %)",
+                          "second_choice_above_chance", 30.0),
+                    Claim("Cat ↔ dog is the pair the teacher finds most alike", "cat_dog_rank", 2.0, above=False,
+                          unit="rank")],
+            **{**run_settings("cifar10"), "page": "soft-targets", "teacher": "teacher-airbench"}),
 ]}
 
 
