@@ -27,26 +27,35 @@ st.subheader("Soft targets of chosen test images")
 shown_first = {"cifar10": (3, 5, 1)}.get(data.name, (7, 4, 3))  # a cat, a dog, a car; digits 7, 4, 3
 default = [int(found[0]) for k in shown_first if k < data.num_classes
            for found in [np.flatnonzero(labels.numpy() == k)] if len(found)]
+# Everything below depends only on the teacher's logits and T (and the image, the scale): built
+# once per server for every student at the same T (app.memo), not on every slider move.
+teacher_id = app.memo.fingerprint(logits)
+names = app.memo.get(("dk-image-names", data.name, teacher_id),
+                     lambda: [f"#{i} ({data.classes[k]})" for i, k in enumerate(labels.tolist())])
 picked = st.multiselect("Test images", list(range(len(labels))), default=default, max_selections=4,
-                        format_func=lambda i: f"#{i} ({data.classes[int(labels[i])]})", key="dk_images")
+                        format_func=names.__getitem__, key="dk_images")
 cols = st.columns(max(len(picked), 1))
 for col, i in zip(cols, picked):
     with col:
-        st.image(figures.mosaic(data.test_images[i][None], 1, pad=0, scale=3), width=84)
-        st.plotly_chart(figures.soft_target_bars(logits[i], data.classes, T, log_scale=log_scale,
-                                                 title=f"#{i}: true {data.classes[int(labels[i])]}", height=280),
-                        width="stretch", key=f"dk-bars-{i}")
+        st.image(app.memo.get(("dk-image", data.name, i), lambda: app.memo.png(figures.mosaic(
+            data.test_images[i][None], 1, pad=0, scale=3))), width=84)
+        bars = app.memo.get(("dk-bars", teacher_id, i, T, log_scale), lambda: figures.soft_target_bars(
+            logits[i], data.classes, T, log_scale=log_scale, title=f"#{i}: true {data.classes[int(labels[i])]}",
+            height=280))
+        st.plotly_chart(bars, width="stretch", key=f"dk-bars-{i}")
 
 st.subheader("Which classes look alike?")
-similarity = class_similarity(logits, labels, T, data.num_classes)
+similarity = app.memo.get(("dk-similarity", teacher_id, T), lambda: class_similarity(logits, labels, T,
+                                                                                     data.num_classes))
 left, right = st.columns([3, 2], gap="large")
 with left:
-    st.plotly_chart(figures.similarity_heatmap(similarity, data.classes, T), width="stretch",
-                    key="dk-heatmap")
+    st.plotly_chart(app.memo.get(("dk-heatmap", teacher_id, T),
+                                 lambda: figures.similarity_heatmap(similarity, data.classes, T)),
+                    width="stretch", key="dk-heatmap")
     st.caption("Row = true class, column = the teacher's mean soft target for each class at T (the diagonal, "
                "the right answer, is hidden so the rest is visible).")
 with right:
-    pairs = confusable_pairs(similarity, data.classes, top=6)
+    pairs = app.memo.get(("dk-pairs", teacher_id, T), lambda: confusable_pairs(similarity, data.classes, top=6))
     st.markdown("**The most confusable pairs**")
     st.dataframe(pd.DataFrame([{"pair": p["pair"], "mean soft mass": p["mass"],
                                 "→": p["a_to_b"], "←": p["b_to_a"]} for p in pairs]),
@@ -73,11 +82,13 @@ if data.name in KINDS:
 st.subheader("How much probability sits off the top class as T grows")
 a, b = st.columns(2)
 with a:
-    sweep = sweep_of(logits)
-    st.plotly_chart(figures.temperature_sweep_figure(sweep, T, title="All test images (mean)"),
-                    width="stretch", key="dk-sweep")
+    sweep = app.memo.get(("dk-sweep", teacher_id, T), lambda: figures.temperature_sweep_figure(
+        sweep_of(logits), T, title="All test images (mean)"))
+    st.plotly_chart(sweep, width="stretch", key="dk-sweep")
 with b:
-    st.plotly_chart(figures.off_top_by_class(similarity, data.classes, T), width="stretch", key="dk-per-class")
+    st.plotly_chart(app.memo.get(("dk-per-class", teacher_id, T),
+                                 lambda: figures.off_top_by_class(similarity, data.classes, T)),
+                    width="stretch", key="dk-per-class")
 
 example = {"cifar10": ("a cat", "a cat, quite like a dog, a little like a deer, nothing like a truck")}.get(
     data.name, ("a 7", "a 7, a bit like a 1, slightly like a 2, nothing like a 0"))

@@ -1,13 +1,12 @@
 """Distill: one click trains the same student twice from the same initial weights — on labels,
 and on the teacher's soft targets — with both curves live on one chart."""
-import copy
-
 import streamlit as st
 
 from lab.figures import gain_chart
 from lab.compare import stored_pair_difference, verdict
 from lab.lessons.dataset_defaults import defaults_for
 from lab.experiments import seeds as seed_repeat
+from lab.serve.tasks import experiment_task
 from lab.objectives import explain
 from lab.stats import paired_from_logits
 from app_pages import _app as app
@@ -83,7 +82,7 @@ def show_pair(job) -> None:
     hard, distilled = job.runs["hard"].metrics, job.runs["distilled"].metrics
     if not (hard and distilled):
         return
-    paired = pair_difference(job)
+    paired = app.memo.get(("pair-difference", job.key), lambda: pair_difference(job))  # a finished pair's: fixed
     c = st.columns(3)
     c[0].metric("Student on labels", f"{hard['test_accuracy']:.2%}")
     c[1].metric("Distilled student", f"{distilled['test_accuracy']:.2%}",
@@ -98,8 +97,9 @@ def show_pair(job) -> None:
                     unsafe_allow_html=True)
     if paired is not None:
         repeated = app.experiment_result(repeat_key(job)) if job.settings.get("method", "kd") == "kd" else None
-        st.plotly_chart(gain_chart(paired.as_dict(), repeated, seed=job.settings.get("seed")), width="stretch",
-                        key=f"gain-{job.key}-{repeated is not None}")
+        chart = app.memo.get(("gain-chart", job.key, repeated is not None),
+                             lambda: gain_chart(paired.as_dict(), repeated, seed=job.settings.get("seed")))
+        st.plotly_chart(chart, width="stretch", key=f"gain-{job.key}-{repeated is not None}")
         st.caption(f"Distilled − labels on the same {paired.n:,} test images: **{paired.words()}** (paired bootstrap "
                    f"over the images; McNemar's exact test p = {paired.p_value:.2g} on the {paired.only_a + paired.only_b} "
                    "images only one of the two gets right)."
@@ -127,10 +127,9 @@ def repeat_section(job) -> None:
     if go and busy is None and done is None:
         config = seed_repeat.SeedsConfig(**{**repeat_settings(job), "seeds": tuple(repeat_settings(job)["seeds"])},
                                          device=ss.device)
-        teacher_model = copy.deepcopy(info_for(job).model)  # the job's own copy
         label = f"{job.label} · seeds {config.seeds[0]}…{config.seeds[-1]}"
-        app.start_experiment("seeds", key, label,
-                             lambda stop: seed_repeat.experiment(data, teacher_model, config, stop))
+        app.start_experiment("seeds", key, label, experiment_task("seeds", "lab.experiments.seeds:experiment",
+                                                                  data.name, info_for(job).ref, config))
         st.rerun()
     if mine and not (mine[-1].done and done is not None):
         app.experiment_panel(mine[-1])

@@ -14,6 +14,10 @@ os.environ.setdefault("LAB_OFFLINE", "1")
 # Hermetic from the start, for module-scoped fixtures too (servers the tests start): nothing a test
 # trains may land in, or be found in, the user's own data folder (teacher cache, run history).
 os.environ["LAB_DATA_DIR"] = tempfile.mkdtemp(prefix="lab-tests-")
+# AppTests train in this process's threads (monkeypatched training functions reach them); a test
+# that wants the server's default, worker processes, sets LAB_BACKEND=processes (test_app_workers.py).
+# Real servers the tests start (tests/load/server.py) run the default.
+os.environ.setdefault("LAB_BACKEND", "threads")
 torch.set_num_threads(2)
 
 

@@ -169,7 +169,7 @@ def test_training_errors_become_messages(monkeypatch):
     import importlib
 
     from lab.errors import DataError
-    glue = importlib.import_module("app_pages._app.work")  # where the app's teacher jobs call train_teacher
+    glue = importlib.import_module("lab.serve.tasks")  # where the app's teacher jobs call train_teacher
     from lab.train import Event, TrainResult
 
     def out_of_memory(*args, **kwargs):

@@ -346,7 +346,7 @@ def test_a_job_waits_in_the_shared_queue_with_its_position_and_can_be_cancelled(
 def _count_teacher_training(monkeypatch) -> list:
     """Every call of the app's train_teacher (the real one still runs)."""
     import importlib
-    glue = importlib.import_module("app_pages._app.work")  # where the app's teacher jobs call train_teacher
+    glue = importlib.import_module("lab.serve.tasks")  # where the app's teacher jobs call train_teacher
     calls, real = [], glue.train_teacher
 
     def counting(*args, **kwargs):

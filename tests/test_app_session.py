@@ -140,7 +140,7 @@ def test_a_bad_link_value_is_a_notice_on_the_page():
 
 
 def test_an_error_shown_as_a_sentence_leaves_a_traceback_in_the_log(monkeypatch, caplog):
-    work = importlib.import_module("app_pages._app.work")
+    work = importlib.import_module("lab.serve.tasks")  # where the app's teacher jobs call train_teacher
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug deep inside")

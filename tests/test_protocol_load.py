@@ -77,4 +77,4 @@ def test_the_ray_backend_says_what_to_install_when_ray_is_missing(monkeypatch, c
     with pytest.raises(SystemExit) as exit_:
         parse_args(["--sessions", "2", "--backend", "ray"])
     assert exit_.value.code == 2 and "pip install ray" in capsys.readouterr().err
-    assert parse_args(["--sessions", "2"]).backend == "threads"
+    assert parse_args(["--sessions", "2"]).backend == "processes"  # what `streamlit run` trains with

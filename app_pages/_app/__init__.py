@@ -15,9 +15,10 @@ and call the names below; the modules themselves are importable too (`app.jobs`,
     history     history_store(), history_problem(), recorded_runs(store, key), run_labels(runs),
                 compare_recorded(runs, key)
     work        start_teacher_job(arch, epochs, lr, seed), start_distill_job(teacher_key),
-                start_experiment(name, key, label, make_progress)   -> a jobs.Job
+                start_experiment(name, key, label, task)   -> a jobs.Job (task: lab.serve.tasks.Task)
     jobs        Job (ONE type: teacher, pair, experiment), Run, Measured, start(job, work), drive(),
-                the backend seam (ThreadBackend, or RayBackend with LAB_RAY_ADDRESS), reap()
+                the backend seam (ProcessBackend: warm worker processes, the server's default;
+                ThreadBackend: LAB_BACKEND=threads, AppTest; RayBackend with LAB_RAY_ADDRESS), reap()
                 (below it, one way: job.py the type <- drive.py what every backend shares <- ray_backend.py)
     panels      progress(job, show_result), sidebar_status(), page_header(), show_error(sentence, e),
                 queue_text(job), temperature_slider(), image_picker(data)
@@ -26,13 +27,14 @@ and call the names below; the modules themselves are importable too (`app.jobs`,
                 today's pairs and the queue for the instructor page (lab.serve.classroom does the maths)
     caps        bounded memory: a browser's old jobs give back their models and results (Job.release),
                 and all of them once every tab has been gone for the grace period
+    memo        memo.get(key, build): figures and numbers built once per server from results that do not change
     memory_probe  LAB_MEMORY_PROBE=<prefix>: live objects and tracemalloc on request (debugging)
     fmt         fmt_seconds(), fmt_bytes()
 
 A job: `job = app.start_distill_job(key)` → `app.progress(job, show_result)` draws it; `job.status`,
 `job.position`, `job.progress()`, `job.cancel()`. Which backend runs it is not the page's business.
 """
-from . import (caps, classroom, drive, fmt, history, job, jobs, lessons, panels, ray_backend,  # noqa: F401
+from . import (caps, classroom, drive, fmt, history, job, jobs, lessons, memo, panels, ray_backend,  # noqa: F401
                records, session, settings, startup, teachers, work)
 from .fmt import fmt_bytes, fmt_seconds  # noqa: F401
 from .history import compare_recorded, history_problem, history_store, recorded_runs, run_labels  # noqa: F401

@@ -19,6 +19,7 @@ from streamlit.runtime import Runtime
 from lab import checkpoints
 from lab.errors import LabError
 from lab.experiments.common import result_summary
+from lab.serve.tasks import Measured  # noqa: F401  (made where the job runs: a worker process, a thread)
 
 from . import records
 
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.4                 # how often a running job's panel refreshes
 QUEUED_POLL_S = 2.0          # a waiting job changes rarely: polling it fast would take the CPU
-                             # from the job that trains (20 waiting students)
+                             # from the job that trains (20 waiting students); further back, slower:
+QUEUED_POLL_STEPS = ((3, 2.0), (10, 5.0), (30, 10.0))  # (up to this place, poll every s), else 15 s
 SIDEBAR_POLL_S = 1.0         # the sidebar's small progress bar (the page's panel is the live one)
 HEARTBEAT_TIMEOUT_S = 180.0  # no poll for this long: nobody is watching (background tabs poll ~1/min)
 # Every tab of the job's browser is gone (closed, reloading, offline): keep training this long, so
@@ -42,16 +44,11 @@ def next_id() -> int:
     return next(_ids)
 
 
-@dataclass
-class Measured:
-    """A finished model, measured (accuracy, size, latency...), ready to be kept and recorded."""
-    model: torch.nn.Module
-    metrics: dict
-    test_logits: torch.Tensor | None = None
-    checkpoint: str | None = None   # already saved (a cached teacher): not saved again
-    cached_s: float | None = None   # loaded from the server's teacher cache in this many seconds
-    event: Any = None               # the run's final event, when it had no training events
-    message: str = ""               # a note for the run (the work may run in another process: no Job there)
+def queued_poll_s(position: int) -> float:
+    """How often a queued job's panel redraws: its place changes only when a job ahead ends, so
+    a student 30th in line polls every 10 s and 60 waiting students cost the server a few reruns
+    a second, not 60. Coarse steps: a panel whose step changes reruns its page once."""
+    return next((every for last, every in QUEUED_POLL_STEPS if position <= last), 15.0)
 
 
 @dataclass

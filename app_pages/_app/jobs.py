@@ -7,9 +7,12 @@
 A job is a description (kind, label, settings, the runs it records) plus a function that produces
 events. A *backend* runs that function somewhere and hands every event back to `drive()`, which
 turns events into the job's state, here, in the web server's process: the page only reads the Job.
-Today's backend is a thread of lab.serve.jobs' shared queue (a FIFO, N jobs at once per server); another
-backend (Ray, issue 11) only has to implement `submit(job, work) -> handle` with the handle's
-`position`, `cancel()`, `done` and `wait()`. Pages never know which one runs a job.
+Every job waits in lab.serve.jobs' shared queue (a FIFO, N jobs at once per server); then a backend
+runs it: a warm worker process of this server (ProcessBackend, the default), a thread of this
+process (ThreadBackend: LAB_BACKEND=threads, the AppTests) or a Ray worker (LAB_RAY_ADDRESS).
+A backend implements `submit(job, work) -> handle` with the handle's `position`, `cancel()`, `done`
+and `wait()`. Pages never know which one runs a job. `work` is a lab.serve.tasks.Task (what the app
+starts: it can travel to another process) or any work(stop) callable (it runs in this process).
 
 Events: `(name, lab.train.Event)` from a training run, `(name, lab.experiments.Progress)` from an
 experiment, `(name, Measured(...))` once a finished model is measured.
@@ -20,6 +23,7 @@ pages and tests use are all here: Job, Run, Measured, drive, close, Once, start,
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -28,10 +32,12 @@ from typing import Callable
 
 from lab.errors import LabError
 from lab.serve import jobs as job_queue
+from lab.serve.tasks import Task
+from lab.serve.workers import WorkerPool
 
 from .drive import Once, drive
 from .job import (DONE, GRACE_S, HEARTBEAT_TIMEOUT_S, POLL_S, QUEUED_POLL_S, SIDEBAR_POLL_S,  # noqa: F401
-                  WAIT_POLL_S, Job, Measured, Run, close, next_id, session_active)
+                  WAIT_POLL_S, Job, Measured, Run, close, next_id, queued_poll_s, session_active)
 from .ray_backend import RayBackend
 
 log = logging.getLogger(__name__)
@@ -48,21 +54,43 @@ class ThreadBackend:
         return job_queue.shared_queue().submit(once, label=job.label, owner=job.owner, stop=job.stop)
 
 
+class ProcessBackend(ThreadBackend):
+    """Runs a job in one of this server's warm worker processes (lab.serve.workers: torch imported
+    once, nice 10, one job each): the job waits in the same queue (position, ETA, cancel), then its
+    queue thread only receives the worker's events and applies them to the Job. Training never
+    competes with page reruns for this process's interpreter. As many workers as the queue runs
+    jobs at once. Work that is not a Task (a test's closure) cannot travel: it runs in the thread."""
+    name = "processes"
+
+    def __init__(self):
+        self.pool = WorkerPool(job_queue.shared_queue().limit)
+
+    def submit(self, job: Job, work) -> job_queue.Job:
+        if isinstance(work, Task):
+            work = functools.partial(self.pool.events, work)  # called as work(job.should_stop) by drive()
+        return super().submit(job, work)
+
+
+BACKENDS = {"processes": ProcessBackend, "threads": ThreadBackend}
 _backend = None
 _backend_lock = threading.Lock()
 
 
 def backend():
-    """The backend every job goes to: a Ray cluster when LAB_RAY_ADDRESS is set ("auto", "local" or
-    "ray://head:10001"; see ray_backend.py), else this server's own threads. Chosen once per server."""
+    """The backend every job goes to, chosen once per server: a Ray cluster when LAB_RAY_ADDRESS is
+    set ("auto", "local" or "ray://head:10001"; see ray_backend.py), else LAB_BACKEND: "processes"
+    (the default) or "threads" (the test suite's AppTests, tests/conftest.py)."""
     global _backend
     with _backend_lock:
         if _backend is None:
             address = os.environ.get("LAB_RAY_ADDRESS", "").strip()
+            choice = os.environ.get("LAB_BACKEND", "").strip() or "processes"
             if address:
                 _backend = RayBackend(address)
+            elif choice in BACKENDS:
+                _backend = BACKENDS[choice]()
             else:
-                _backend = ThreadBackend()
+                raise LabError(f"LAB_BACKEND is {choice!r}: set it to processes or threads (or leave it unset).")
         return _backend
 
 

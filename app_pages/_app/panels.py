@@ -14,7 +14,7 @@ from lab.serve import jobs as job_queue
 
 from . import session
 from .fmt import fmt_seconds
-from .jobs import POLL_S, QUEUED_POLL_S, SIDEBAR_POLL_S
+from .jobs import POLL_S, SIDEBAR_POLL_S, queued_poll_s
 from .settings import bound, set_value
 from .teachers import teacher_info
 
@@ -36,9 +36,13 @@ def show_error(sentence: str, error: BaseException | None = None, icon: str = ":
 
 
 def queue_text(job) -> str:
-    """ "Queued — position 2 of 3 (1 training job at once on this server)." """
-    q = job_queue.shared_queue().snapshot()
-    return (f"Queued — position {job.position} of {len(q['waiting'])} ({q['limit']} training job"
+    """ "Queued — position 2 of 3, starts in about 0:40 (1 training job at once on this server)."
+    The estimate comes from how long recent jobs ran (lab.serve.jobs.JobQueue.eta)."""
+    queue = job_queue.shared_queue()
+    q = queue.snapshot()
+    eta = queue.eta(job.handle) if job.handle is not None else None
+    starts = "" if eta is None else f", starts in about {fmt_seconds(eta)}"
+    return (f"Queued — position {job.position} of {len(q['waiting'])}{starts} ({q['limit']} training job"
             f"{'s' if q['limit'] != 1 else ''} at once on this server).")
 
 
@@ -49,7 +53,7 @@ def progress(job, show_result=None) -> None:
     if job is None:
         return
     waiting = job.status in ("queued", "waiting")
-    every = None if job.done else QUEUED_POLL_S if waiting else POLL_S
+    every = None if job.done else queued_poll_s(job.position) if waiting else POLL_S
 
     @st.fragment(run_every=every)
     def panel():
@@ -60,6 +64,8 @@ def progress(job, show_result=None) -> None:
             st.rerun()  # the whole page (and the sidebar) now show the outcome
         if waiting and job.status not in ("queued", "waiting") and not job.done:
             st.rerun()  # it started: redraw the panel at the live polling rate
+        if waiting and job.status == "queued" and queued_poll_s(job.position) != every:
+            st.rerun()  # it moved up the queue: poll at its new place's rate
         _draw(job)
         if job.done and show_result is not None:
             show_result(job)
@@ -149,7 +155,9 @@ def _outcome(head, job) -> None:
 def sidebar_status() -> None:
     """The sidebar's "Models in use": the teacher, the student pairs, and this browser's job."""
     active = session.running_job()
-    every = None if active is None else QUEUED_POLL_S if active.status in ("queued", "waiting") else SIDEBAR_POLL_S
+    # Queued: no faster than 5 s (the page's own panel, if shown, is the live one)
+    every = None if active is None else max(queued_poll_s(active.position), 5.0) \
+        if active.status in ("queued", "waiting") else SIDEBAR_POLL_S
 
     @st.fragment(run_every=every)
     def status():

@@ -16,6 +16,7 @@ import os
 
 from lab.serve import jobs as job_queue
 from lab.serve import ray_runner
+from lab.serve.tasks import Task, shipped
 
 from .drive import Once, drive
 
@@ -27,6 +28,7 @@ class RayBackend:
 
     def __init__(self, address: str):
         resources = ray_runner.connect(address)
+        self.address = address
         self.job_cpus = float(os.environ.get("LAB_RAY_JOB_CPUS", "1"))
         self.job_gpus = float(os.environ.get("LAB_RAY_JOB_GPUS", "0"))
         queue = job_queue.shared_queue()
@@ -36,6 +38,11 @@ class RayBackend:
                  address, resources, queue.limit, self.job_cpus, self.job_gpus)
 
     def submit(self, job, work):
+        # A Task is the same one a worker process runs; off this machine, the dataset and the
+        # teachers travel inside it (a remote worker does not share this disk).
+        if isinstance(work, Task) and self.address != "local":
+            work = shipped(work)
+
         def remote(stop):
             return ray_runner.remote_events(work, stop, job_cpus=self.job_cpus, job_gpus=self.job_gpus)
 

@@ -14,6 +14,7 @@ import torch
 from lab.cores import available_cores
 from lab.device import cap_threads
 
+from .jobs import backend
 from .memory_probe import start_if_requested
 
 _done = threading.Event()
@@ -22,7 +23,8 @@ THREADS = 1  # torch's intra-op threads for training, set by start()
 
 
 def start() -> None:
-    """Once per server process: log to stderr, cap torch's threads, warm the optimizer."""
+    """Once per server process: log to stderr, cap torch's threads, then (in the background, so the
+    first visitor's page does not wait) start the training workers or warm this process's optimizer."""
     global THREADS
     if _done.is_set():
         return
@@ -33,14 +35,23 @@ def start() -> None:
         # Torch's intra-op pool is shared by every session of this process: leave one core to the
         # web server so a training job cannot starve it.
         THREADS = cap_threads(max(1, available_cores() - 1))  # the container's quota, not the host's cores
-        # The first optimizer a process builds imports torch._dynamo (seconds). Do it once, at server
-        # start, in the background: the first visitor's page does not wait for it (it was ~40 % of a
-        # cold first paint), and a job that starts before it is done just waits for the import.
-        threading.Thread(target=lambda: torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))]),
-                         name="lab-warm-optimizer", daemon=True).start()
+        threading.Thread(target=_warm, name="lab-warm-up", daemon=True).start()
         start_if_requested()  # LAB_MEMORY_PROBE: a debugging aid, off by default
         logging.getLogger(__name__).info("app started: %d training thread(s)", THREADS)
         _done.set()
+
+
+def _warm() -> None:
+    """The job backend, chosen and started now rather than at the first job: worker processes
+    import torch and warm up at a low priority on their own. With threads, this process trains:
+    its first optimizer imports torch._dynamo (seconds, ~150 MB; it was ~40 % of a cold first
+    paint), done here so a job does not wait for it. A server whose jobs train elsewhere never
+    imports it."""
+    try:
+        if backend().name == "threads":
+            torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))])
+    except Exception:  # the first job reports the same problem as a sentence on its page
+        logging.getLogger(__name__).exception("the job backend could not start")
 
 
 def _logging() -> None:

@@ -18,6 +18,7 @@ from lab.errors import LabError
 from lab.metrics import predict_logits
 from lab.models import STUDENTS, TEACHERS, count_params
 from lab.serve import teacher_cache
+from lab.serve.tasks import TeacherRef
 
 from . import session
 from .settings import set_value
@@ -104,10 +105,20 @@ class TeacherInfo:
     loaded_logits: torch.Tensor | None
     dataset_name: str
     run: object = None
+    folder: str | None = None       # its checkpoint on this server's disk (the shipped teacher)
 
     @property
     def model(self) -> torch.nn.Module:
         return self.loaded_model if self.run is None else self.run.model
+
+    @property
+    def ref(self) -> TeacherRef:
+        """What a job takes to wherever it trains: the checkpoint folder when there is one (a worker
+        loads it once), else the model itself (an upload exists only in this server's memory)."""
+        folder = self.folder or (self.run.checkpoint if self.run is not None else None)
+        if folder and (Path(folder) / checkpoints.WEIGHTS).is_file():
+            return TeacherRef(str(folder))
+        return TeacherRef(model=self.model)
 
     @property
     def test_logits(self) -> torch.Tensor:
@@ -127,7 +138,7 @@ def available_teachers(dataset_name: str | None = None) -> dict[str, TeacherInfo
     if pre is not None:
         model, card, logits = pre
         found["pretrained"] = TeacherInfo("pretrained", f"pretrained {card['arch']}", card["arch"], model,
-                                          card["metrics"], logits, name)
+                                          card["metrics"], logits, name, folder=str(pretrained_dir(name)))
     for key, info in session.record().uploaded_teachers.items():
         if info.dataset_name == name:
             found[key] = info

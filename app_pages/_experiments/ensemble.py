@@ -2,14 +2,13 @@
 Not a page: app_pages/experiments.py calls the section with its ExperimentPage."""
 from __future__ import annotations
 
-import copy
-
 import streamlit as st
 
 from app_pages import _app as app
 from lab import figures
 from lab.experiments import ensemble
 from lab.models import STUDENTS, TEACHERS
+from lab.serve.tasks import experiment_task
 
 
 # ---------------------------------------------------------------- 7. many teachers -> one student
@@ -59,12 +58,11 @@ weights: on labels, from the best single member, and from the ensemble.""")
                        f"accuracy here is measured on the other {result['report_size']}.")
         st.plotly_chart(figures.ensemble_bars(result), width="stretch", key="x-ens-bars")
 
-    def make(stop, use_cache):
-        models = [copy.deepcopy(available[k].model) for k in picked]
-        return ensemble.with_new_members(data, models, config, new_members=int(new), member_arch=arch,
-                                         member_epochs=int(member_epochs),
-                                         member_names=[available[k].label for k in picked], stop=stop,
-                                         use_cache=use_cache)
+    def make(name, use_cache):
+        return experiment_task(name, "lab.experiments.ensemble:with_new_members", data.name,
+                               [available[k].ref for k in picked], config, new_members=int(new), member_arch=arch,
+                               member_epochs=int(member_epochs), member_names=[available[k].label for k in picked],
+                               use_cache=use_cache)
 
     page.run_block("ensemble", settings, f"{len(picked) + int(new)} members → {student}, {epochs} epochs — "
                                          f"{int(new) + 3} training runs", None if config is None else make, show)

@@ -4,16 +4,15 @@ result kept for this browser under its settings and teacher). app_pages/experime
 ExperimentPage per run and hands it to the section it draws."""
 from __future__ import annotations
 
-import copy
 from typing import Callable
 
 import streamlit as st
-import torch
 
 import lab
 from app_pages import _app as app
 from lab.errors import LabError
 from lab.recipes import STUDENT_CONFIG
+from lab.serve.tasks import Task, experiment_task
 
 
 class ExperimentPage:
@@ -51,19 +50,20 @@ class ExperimentPage:
             app.show_error(f"These settings cannot run: {e or 'an empty grid'}. Change them above.", e)
             return None
 
-    def teacher_copy(self) -> torch.nn.Module:
-        return copy.deepcopy(self.teacher.model)  # the job's own copy: moving it never touches the shared one
-
     def runner(self, experiment: Callable, config) -> Callable | None:
-        """`make_progress(stop, use_cache)` for run_block: `experiment(data, teacher, config, stop, use_cache)`
-        (a lab.experiments generator) on this page's dataset and a copy of its teacher; None without a config."""
+        """`make_task(name, use_cache)` for run_block: the Task that runs `experiment(data, teacher, config,
+        stop, use_cache)` (a lab.experiments generator, named by its module) on this page's dataset and
+        teacher wherever jobs train; None without a config."""
         if config is None:
             return None
-        return lambda stop, use_cache: experiment(self.data, self.teacher_copy(), config, stop, use_cache)
+        call = f"{experiment.__module__}:{experiment.__name__}"
+        return lambda name, use_cache: experiment_task(name, call, self.data.name, self.teacher.ref, config,
+                                                       use_cache=use_cache)
 
-    def run_block(self, name: str, settings: dict, label: str, make_progress, show) -> None:
+    def run_block(self, name: str, settings: dict, label: str, make_task: Callable[[str, bool], Task] | None,
+                  show) -> None:
         """Run button, live progress with Stop, then `show(result)` — the same for every experiment.
-        `make_progress(stop, use_cache)` returns the lab generator of Progress events."""
+        `make_task(name, use_cache)` returns the Task of the experiment's Progress events (see runner)."""
         key = app.experiment_key(name, settings, self.teacher.key)
         result = app.experiment_result(key)
         jobs = app.experiment_jobs(name)
@@ -71,12 +71,11 @@ class ExperimentPage:
         busy = app.running_experiment()
         c = st.columns([1, 3])
         go = c[0].button("Run" if result is None else "Run again (recompute)", key=f"run-{name}", type="primary",
-                         disabled=busy is not None or make_progress is None, width="stretch")
+                         disabled=busy is not None or make_task is None, width="stretch")
         c[1].caption(f"{label}" + ("  \nAnother experiment is running: wait for it or stop it."
                                    if busy is not None and busy.name != name else ""))
-        if go and busy is None and make_progress is not None:
-            use_cache = result is None
-            app.start_experiment(name, key, label, lambda stop: make_progress(stop, use_cache))
+        if go and busy is None and make_task is not None:
+            app.start_experiment(name, key, label, make_task(name, result is None))  # Run again: recompute
             st.rerun()
         if busy is not None and busy.name != name:
             app.experiment_panel(busy)

@@ -4,9 +4,9 @@
     for item in pool.events(task, stop):   # task: a picklable lab.serve.tasks.Task
         ...                                # the items task(stop) yields, in order, as they are made
 
-Each worker is a process of its own (multiprocessing, spawn) that imports torch once, trains with
-one torch thread (LAB_THREADS) at a lower CPU priority than the server (nice LAB_WORKER_NICE, 10),
-and runs one job at a time. Every event comes back pickled over a pipe; the server thread that
+Each worker is a fresh interpreter (`python -m lab.serve.workers`, started with the two ends of
+its pipes) that imports torch once, trains with one torch thread (LAB_THREADS) at a lower CPU
+priority than the server (nice LAB_WORKER_NICE, 10), and runs one job at a time. Every event comes back pickled over a pipe; the server thread that
 reads it (the job's thread in lab.serve.jobs' queue) only waits on the pipe. Stop: the server
 sends a control message, a thread of the worker sets the job's flag at once, and the training
 generator checks it before every step.
@@ -22,21 +22,24 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
-import multiprocessing
 import os
 import pickle
 import queue
 import signal
+import subprocess
 import sys
 import threading
 import time
 import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Iterator
 
 from ..errors import LabError
 
 log = logging.getLogger(__name__)
 
+ROOT = Path(__file__).resolve().parents[2]  # the folder `lab` is in: the worker imports it from there
 POLL_S = 0.05          # the job's thread checks Stop this often while it waits for the next event
 START_TIMEOUT_S = 180  # a worker that is not ready by then (torch import, warm-up) is replaced
 RESTART_TRIES = 3      # failed starts in a row before waiting jobs get an error
@@ -162,9 +165,9 @@ class Worker:
             raise WorkerDied() from e
 
     def how_it_died(self) -> str:
-        self.process.join(2)
-        code = self.process.exitcode
-        if code is None:
+        try:
+            code = self.process.wait(2)
+        except subprocess.TimeoutExpired:
             return "it stopped answering"
         if code < 0:
             try:
@@ -179,9 +182,12 @@ class Worker:
                 end.close()
             except OSError:
                 pass
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join(5)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            log.error("worker %d did not end after SIGKILL", self.pid)
 
 
 class WorkerPool:
@@ -191,7 +197,6 @@ class WorkerPool:
         self.size = max(1, int(size))
         self.threads = threads or int(os.environ.get("LAB_THREADS") or 1)
         self.niceness = int(os.environ.get("LAB_WORKER_NICE", "10")) if niceness is None else niceness
-        self._context = multiprocessing.get_context("spawn")
         self._lock = threading.Condition()
         self._idle: list[Worker] = []
         self._all: set[Worker] = set()
@@ -333,13 +338,24 @@ class WorkerPool:
                 worker.kill()
 
     def _start_one(self) -> Worker:
-        to_worker, inbox = self._context.Pipe(duplex=False)   # (reader, writer)
-        outbox, from_worker = self._context.Pipe(duplex=False)
-        process = self._context.Process(target=worker_main, name="lab-worker", daemon=True,
-                                        args=(to_worker, from_worker, os.getpid(), self.threads, self.niceness))
-        process.start()
-        to_worker.close()   # the worker's ends: closed here, so its death reads as end-of-file
-        from_worker.close()
+        """A fresh interpreter (not multiprocessing's spawn, which re-imports the parent's __main__:
+        in a server, that is whichever page script Streamlit is running at that moment)."""
+        to_worker, inbox = os.pipe()    # (read end, write end)
+        outbox, from_worker = os.pipe()
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "lab.serve.workers", str(to_worker), str(from_worker), str(os.getpid()),
+                 str(self.threads), str(self.niceness)],
+                pass_fds=(to_worker, from_worker), stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": path})
+        except OSError:
+            for fd in (inbox, outbox):
+                os.close(fd)
+            raise
+        finally:
+            os.close(to_worker)  # the worker's ends: closed here, so its death reads as end-of-file
+            os.close(from_worker)
+        inbox, outbox = Connection(inbox, readable=False), Connection(outbox, writable=False)
         worker = Worker(process, inbox, outbox)
         message = worker.receive(START_TIMEOUT_S)
         if message is None or message[0] != "ready":
@@ -348,3 +364,8 @@ class WorkerPool:
         log.info("training worker %d ready (nice %d, %d torch thread(s))", worker.pid, self.niceness, self.threads)
         return worker
 
+
+if __name__ == "__main__":  # a worker: python -m lab.serve.workers INBOX_FD OUTBOX_FD PARENT_PID THREADS NICE
+    inbox_fd, outbox_fd, parent, torch_threads, nice = map(int, sys.argv[1:6])
+    worker_main(Connection(inbox_fd, writable=False), Connection(outbox_fd, readable=False), parent, torch_threads,
+                nice)

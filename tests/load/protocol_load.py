@@ -1,6 +1,6 @@
 """The class on one server, without browsers: N sessions speak Streamlit's websocket protocol.
 
-    python tests/load/protocol_load.py --sessions 60 [--arrival-s 10] [--backend threads|ray]
+    python tests/load/protocol_load.py --sessions 60 [--arrival-s 10] [--backend processes|threads|ray]
 
 It starts `streamlit run streamlit_app.py` on 127.0.0.1 (a free port, a temporary data folder
 and run history), visits it once (the cold first visitor: its time is reported, and the server
@@ -42,7 +42,7 @@ from pathlib import Path
 if not __package__:  # run as a script: make `load` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from load import profile  # noqa: E402
-from load.server import Monitor, Server, cpu_seconds, loadavg, proc_status  # noqa: E402
+from load.server import Monitor, Server, cpu_seconds, descendants, loadavg, proc_status  # noqa: E402
 from load.st_client import FINISHED_OK, Tab  # noqa: E402
 
 MAX_SESSIONS = 500
@@ -55,6 +55,7 @@ FINISHED = re.compile(r"Finished \*\*(?P<label>[^*]+)\*\*")
 ENDED_BADLY = re.compile(r"Training diverged|Stopped\.|browser tab was closed|Cancelled\.")
 PAIRS = re.compile(r"Student pairs trained: \*\*(\d+)\*\*")
 LABEL_T = re.compile(r"T=([\d.]+)")
+ETA = re.compile(r"starts in about (\d+):(\d\d)")
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -69,6 +70,17 @@ def temperatures(index: int, moves: int) -> list[float]:
     """The T values session `index` moves the slider to; the last one is its own (kept for its job):
     neighbours differ, so a result carrying another session's T would show."""
     return [0.5 * (1 + (index * 7 + 11 * (moves - 1 - k)) % 40) for k in range(moves)]
+
+
+def workers_cpu(pid: int) -> float:
+    """CPU seconds used so far by the server's live child processes (its training workers)."""
+    total = 0.0
+    for child in descendants(pid):
+        try:
+            total += cpu_seconds(child)
+        except OSError:  # it ended meanwhile
+            pass
+    return total
 
 
 def left(deadline: float) -> float:
@@ -89,7 +101,7 @@ async def student(index: int, url: str, start_at: float, deadline: float, args, 
     out = {"session": index, "first_delta_s": None, "first_paint_s": None, "slider_ms": [], "slider_training": [],
            "distill_ms": None, "clicked_at": None, "queued_seen": False, "running_seen": False,
            "finished_s": None, "status_end": "not started", "pairs_seen": None, "own_T": None, "result_T": None,
-           "exceptions": [], "error": None}
+           "eta_s": None, "eta_seen_at": None, "started_at": None, "exceptions": [], "error": None}
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     tab = Tab(url, cookie=f"{IDENTITY_COOKIE}={uuid.uuid4().hex}")
     moves = temperatures(index, args.slider_moves)
@@ -143,8 +155,12 @@ async def follow_job(tab: Tab, seen_from: int, out: dict, deadline: float, room:
             seen_from += 1
             if QUEUED.search(text):
                 out["queued_seen"], out["status_end"] = True, "queued"
+                eta = ETA.search(text)
+                if eta and out["eta_s"] is None:  # the first estimate this student was shown
+                    out["eta_s"], out["eta_seen_at"] = int(eta[1]) * 60 + int(eta[2]), at
             elif RUNNING.search(text):
                 out["running_seen"], out["status_end"] = True, "running"
+                out["started_at"] = out["started_at"] or at
                 room.training.add(index)
             elif kind == "alert-4" and FINISHED.search(text):
                 found = LABEL_T.search(FINISHED.search(text)["label"])
@@ -262,11 +278,13 @@ def run(args) -> dict:
     load_before = loadavg()
     with tempfile.TemporaryDirectory(prefix="lab-protocol-load-") as tmp:
         tmp = Path(tmp)
-        # The server trains in its own threads unless --backend ray: it inherits no Ray address.
+        # Where the server trains: its warm worker processes (the default), its own threads, or Ray;
+        # it inherits no Ray address unless --backend ray.
         server_env = {"LAB_DATA_DIR": str(tmp / "data"), "LAB_RUNS_DB": str(tmp / "runs.sqlite3"),
+                      "LAB_BACKEND": args.backend if args.backend != "ray" else None,
                       "LAB_RAY_ADDRESS": args.ray_address if args.backend == "ray" else None}
         log = args.log or tmp / "server.log"
-        server = Server(server_env, log_path=log)
+        server = Server(server_env, log_path=log, cpus=args.server_cpus)
 
         def overrun():  # the watchdog: whatever hangs, the server dies and this process exits
             server.stop(signal.SIGKILL)
@@ -281,6 +299,7 @@ def run(args) -> dict:
             cold = asyncio.run(cold_visit(server.url))
             idle = proc_status(server.pid)
             cpu_before, client_before = cpu_seconds(server.pid), time.process_time()
+            workers_before = workers_cpu(server.pid)
             monitor = Monitor(server.url, server.pid)
             monitor.start()
             if args.profile:
@@ -296,6 +315,7 @@ def run(args) -> dict:
             alive = server.proc.poll() is None
             end = proc_status(server.pid)
             server_cpu = cpu_seconds(server.pid) - cpu_before if alive else None
+            training_cpu = workers_cpu(server.pid) - workers_before if alive else None
             client_cpu = time.process_time() - client_before
             history = history_check(tmp / "runs.sqlite3", results)
         finally:
@@ -308,6 +328,8 @@ def run(args) -> dict:
     # How much of the machine the server got: on a machine shared with other work, well under its
     # core count (2 here) means the figures above measure the neighbours as much as the app.
     out["server_cores_used"] = None if server_cpu is None else round(server_cpu / class_s, 2)
+    # the server's worker processes (training, with the processes backend), measured apart
+    out["workers_cpu_s"] = None if training_cpu is None else round(training_cpu, 1)
     if args.profile:
         out["profile"] = profile.summarize(args.profile)
     return out
@@ -333,11 +355,17 @@ def report(args, results, history, monitor, cold, startup, idle, end, server_cpu
             if r["clicked_at"] is not None and r["status_end"] not in ("finished", "queued", "running")]
     not_clicked = [r["session"] for r in results if r["clicked_at"] is None]
     waits = list(history["queue_wait_s"].values())
+    # The queue's ETA against what happened: the first estimate each waiting student saw, and the
+    # wait from that moment until its page first showed the job training.
+    etas = [(r["eta_s"], r["started_at"] - r["eta_seen_at"]) for r in results
+            if r["eta_s"] is not None and r["started_at"] is not None]
+    eta_errors = [abs(shown - real) / real for shown, real in etas if real > 0]
     out = {
         "ok": None,
         "sessions": args.sessions,
         "arrival_s": args.arrival_s,
         "backend": args.backend,
+        "server_cpus": args.server_cpus,
         "cpu_count": os.cpu_count(),
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
@@ -353,13 +381,21 @@ def report(args, results, history, monitor, cold, startup, idle, end, server_cpu
                  "lost": len(lost), "lost_sessions": lost[:20],
                  "not_clicked": len(not_clicked), "not_clicked_sessions": not_clicked[:20],
                  "click_to_finished": summary_s([r["finished_s"] for r in finished]),
-                 "queue_wait": summary_s(waits), "train": summary_s(list(history["train_s"].values()))},
+                 "queue_wait": summary_s(waits), "train": summary_s(list(history["train_s"].values())),
+                 "eta": {"n": len(eta_errors), "within_50pct": sum(e <= 0.5 for e in eta_errors),
+                         "median_relative_error": rnd(percentile(eta_errors, 50), 2),
+                         "p95_relative_error": rnd(percentile(eta_errors, 95), 2)}},
         "isolation_ok": not page_problems and not history["problems"],
         "isolation": {"page_problems": page_problems[:10], "history_problems": history["problems"][:10],
                       "page_count_not_redrawn_by_deadline": unconfirmed[:20],
                       "history_rows": history["rows"]},
         "health": monitor.report(),
         "peak_rss_mb": round(monitor.hwm, 1),
+        # the server and its training workers together (sampled every second): RSS counts the torch
+        # libraries they share once per process, PSS shares them out
+        "peak_rss_with_workers_mb": round(monitor.tree_rss, 1),
+        "peak_pss_with_workers_mb": round(monitor.tree_pss, 1),
+        "processes_max": monitor.processes_max,
         "idle_rss_mb": round(idle.get("VmRSS", 0.0), 1),
         "end_rss_mb": round(end.get("VmRSS", 0.0), 1),
         "server_threads_max": monitor.threads_max,
@@ -382,11 +418,14 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=20, help=f"simulated students, 1..{MAX_SESSIONS} (default 20)")
     parser.add_argument("--arrival-s", type=float, default=10.0, help="they arrive evenly within this many seconds (10)")
-    parser.add_argument("--backend", choices=("threads", "ray"), default="threads",
-                        help="where the server trains: its own threads (default) or Ray (LAB_RAY_ADDRESS)")
+    parser.add_argument("--backend", choices=("processes", "threads", "ray"), default="processes",
+                        help="where the server trains (LAB_BACKEND): its warm worker processes (default), its own "
+                             "threads, or Ray (LAB_RAY_ADDRESS)")
     parser.add_argument("--ray-address", default=os.environ.get("LAB_RAY_ADDRESS", "local"),
                         help="with --backend ray: the server's LAB_RAY_ADDRESS: local (a Ray started by the server), "
                              "auto (this machine's cluster) or ray://head:10001 (default: $LAB_RAY_ADDRESS or local)")
+    parser.add_argument("--server-cpus", help="pin the server and its workers to these cores (taskset -c, e.g. 0); "
+                                               "this client stays where it runs")
     parser.add_argument("--slider-moves", type=int, default=3, help="T slider moves per session (3)")
     parser.add_argument("--think-s", type=float, default=1.0, help="pause between a student's actions (1 s)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs of each student pair (1)")

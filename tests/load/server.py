@@ -53,6 +53,40 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (its training workers, and theirs), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def rss_pss(pid: int) -> tuple[float, float]:
+    """(RSS, PSS) of a process in MB. PSS shares each shared page among the processes that map it:
+    the server and its workers map the same torch libraries, which RSS would count once each."""
+    rss = pss = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key == "Rss":
+                rss = int(value.split()[0]) / 1024
+            elif key == "Pss":
+                pss = int(value.split()[0]) / 1024
+    except OSError:
+        pass
+    return rss, pss
+
+
 def loadavg() -> list[float]:
     """The machine's 1/5/15-minute load averages: what else was running while we measured."""
     return [round(x, 2) for x in os.getloadavg()]
@@ -60,16 +94,19 @@ def loadavg() -> list[float]:
 
 class Server:
     """`streamlit run streamlit_app.py` on 127.0.0.1:<free port>, in its own process group.
-    `env` adds to this process's environment; a value of None removes that variable."""
+    `env` adds to this process's environment; a value of None removes that variable. `cpus`
+    (taskset's list, "0") pins the server, and the workers it starts, to those cores."""
 
-    def __init__(self, env: dict, log_path: Path | None = None, port: int | None = None):
+    def __init__(self, env: dict, log_path: Path | None = None, port: int | None = None, cpus: str | None = None):
         self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log = open(log_path, "w") if log_path else subprocess.DEVNULL
         self.started = time.monotonic()
-        full_env = {**os.environ, "LAB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **env}
+        # The product's defaults unless `env` says otherwise: no job backend inherited from a test run.
+        full_env = {**os.environ, "LAB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "LAB_BACKEND": None, **env}
+        pinned = ["taskset", "-c", cpus] if cpus else []  # e.g. "0": the server and its workers on one core
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
+            [*pinned, sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
              "--server.port", str(self.port), "--server.address", HOST, "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
             cwd=ROOT, env={k: v for k, v in full_env.items() if v is not None},
@@ -125,6 +162,8 @@ class Monitor(threading.Thread):
         self.rss: list[float] = []
         self.hwm = 0.0
         self.threads_max = 0
+        self.tree_rss = self.tree_pss = 0.0  # peaks of the server + its worker processes (every second)
+        self.processes_max = 1
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -143,7 +182,16 @@ class Monitor(threading.Thread):
                 self.rss.append(status.get("VmRSS", 0.0))
                 self.hwm = max(self.hwm, status.get("VmHWM", 0.0))
                 self.threads_max = max(self.threads_max, status.get("Threads", 0))
+            if len(self.latencies) % max(1, round(1 / self.every)) == 0:
+                self._tree()
             self._halt.wait(self.every)
+
+    def _tree(self) -> None:
+        pids = [self.pid, *descendants(self.pid)]
+        sizes = [rss_pss(pid) for pid in pids]
+        self.tree_rss = max(self.tree_rss, sum(r for r, _ in sizes))
+        self.tree_pss = max(self.tree_pss, sum(p for _, p in sizes))
+        self.processes_max = max(self.processes_max, len(pids))
 
     def halt(self) -> None:
         self._halt.set()
