@@ -239,7 +239,7 @@ class WorkerPool:
                     return
                 elif message[0] == "error":
                     clean = True
-                    log.info("worker %d: the job failed; its traceback there:\n%s", worker.pid, message[3])
+                    log.warning("worker %d: the job failed; its traceback there:\n%s", worker.pid, message[3])
                     raise message[2]
         except WorkerDied:
             how = worker.how_it_died()
