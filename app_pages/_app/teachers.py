@@ -62,13 +62,20 @@ def pretrained_dir(dataset_name: str) -> Path:
 
 @st.cache_resource(show_spinner="Loading the pretrained teacher…")
 def _pretrained(dataset_name: str):
-    """(model, card, test logits) of the shipped teacher, shared read-only by every session."""
+    """(model, card) of the shipped teacher, shared read-only by every session. Its test logits
+    come later, from the page that needs them: the sidebar names the teacher from its card, and
+    a first visit to a page without charts of it does not wait for a pass over the test set."""
     folder = pretrained_dir(dataset_name)
     if not (folder / checkpoints.CARD).is_file():
         return None
-    model, card = checkpoints.load(folder)
+    return checkpoints.load(folder)
+
+
+@st.cache_resource(show_spinner="Computing the pretrained teacher's answers…")
+def _pretrained_logits(dataset_name: str) -> torch.Tensor:
+    model, _ = _pretrained(dataset_name)
     data = _load_dataset(dataset_name)
-    return model, card, predict_logits(model, data.test_images, data.mean, data.std)
+    return predict_logits(model, data.test_images, data.mean, data.std)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -123,6 +130,8 @@ class TeacherInfo:
     @property
     def test_logits(self) -> torch.Tensor:
         if self.run is None:
+            if self.loaded_logits is None:  # the shipped teacher: computed once per server, when first asked
+                self.loaded_logits = _pretrained_logits(self.dataset_name)
             return self.loaded_logits
         if self.run.test_logits is None:  # restored from its checkpoint, or dropped from memory
             data = _load_dataset(self.dataset_name)
@@ -136,9 +145,9 @@ def available_teachers(dataset_name: str | None = None) -> dict[str, TeacherInfo
     found = {}
     pre = _pretrained(name)
     if pre is not None:
-        model, card, logits = pre
+        model, card = pre
         found["pretrained"] = TeacherInfo("pretrained", f"pretrained {card['arch']}", card["arch"], model,
-                                          card["metrics"], logits, name, folder=str(pretrained_dir(name)))
+                                          card["metrics"], None, name, folder=str(pretrained_dir(name)))
     for key, info in session.record().uploaded_teachers.items():
         if info.dataset_name == name:
             found[key] = info
