@@ -11,7 +11,7 @@ mid-training leaves no half-teacher behind: the next request trains it again.
 Entries live in <data folder>/teachers/<dataset>-<arch>-<hash>/ (model.safetensors + model.json).
 
 A caller that drives training itself (the app's background jobs, which draw every event) uses
-the pieces instead: `exclusive()` around `lookup()` + training + `store()`, and `as_event()`
+the pieces instead: a `Claim` on the entry around `lookup()` + training + `store()`, and `as_event()`
 to hand a cached teacher on as the "finished" event of a run that did not need to train.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _exclusive(folder: Path):
 
 
 class Claim:
-    """The same lock as `exclusive()`, taken without blocking: `try_acquire()` says at once whether
+    """The lock `cached_teacher` holds, taken without blocking: `try_acquire()` says at once whether
     another thread or process holds it (is training this teacher). A waiter polls it, so it can be
     stopped while it waits, and it never holds a training slot meanwhile. `release()` may run in
     another thread than `try_acquire()` (the job that trains is not the one that waited)."""
@@ -118,13 +118,6 @@ class Claim:
         handle, self._handle = self._handle, None
         handle.close()  # closing the file releases the flock
         self._thread_lock.release()
-
-
-@contextlib.contextmanager
-def exclusive(dataset: Dataset, arch: str, config: TrainConfig, root: Path | None = None):
-    """Hold this entry's lock (threads and processes) while checking, training and storing it."""
-    with _exclusive(cache_folder(dataset, arch, config, root)):
-        yield
 
 
 def store(dataset: Dataset, arch: str, config: TrainConfig, model, metrics: dict, history=(),
