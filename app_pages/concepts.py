@@ -4,6 +4,7 @@ import streamlit as st
 
 from lab import figures
 from lab.dark_knowledge import temperature_sweep
+from lab.metrics import predict_logits
 from app_pages import _app as app
 
 app.page_header("Concepts", "A large <b>teacher</b> network teaches a small <b>student</b> network by showing it "
@@ -59,7 +60,10 @@ with left:
              f"true class: {data.classes[int(data.test_labels[index])]}", width=196)
     T = app.temperature_slider()
     log_scale = app.bound(st.toggle, "log_scale", "log scale")
-logits = teacher.test_logits[index]
+# One image's logits, not the whole test set's: this is the landing page, and CIFAR-10's teacher takes
+# half a minute on two cores for its 10,000 test images (the Dark knowledge page needs them all).
+model = teacher.model
+logits = predict_logits(model, image[None].to(next(model.parameters()).device), data.mean, data.std)[0].cpu()
 with right:
     st.plotly_chart(figures.soft_target_bars(logits, data.classes, T, log_scale=log_scale),
                     width="stretch", key="concepts-bars")

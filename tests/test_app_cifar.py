@@ -22,7 +22,6 @@ from lab.data import CIFAR10
 from lab.metrics import predict_logits
 
 REAL = Path(os.environ.get("LAB_REAL_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-SHIPPED = helpers.ROOT / "assets" / "teacher-cifar10"
 DATA, TEACHER, DARK, DISTILL, COMPARE, DRAW = (f"app_pages/{p}.py" for p in
                                                ("data", "teacher", "dark_knowledge", "distill", "compare", "draw"))
 
@@ -116,8 +115,9 @@ def test_every_page_on_a_cifar_shaped_dataset(tmp_path, monkeypatch, forget_data
 
 @pytest.mark.skipif(not (REAL / "cifar-10-batches-py" / "data_batch_1").is_file(),
                     reason=f"the real CIFAR-10 files are not in {REAL}")
-def test_the_data_and_dark_knowledge_pages_on_the_real_files(monkeypatch, forget_datasets):
-    monkeypatch.setenv("LAB_DATA_DIR", str(REAL))
+def test_the_data_and_photo_pages_on_the_real_files(tmp_path, monkeypatch, forget_datasets):
+    (tmp_path / "cifar-10-batches-py").symlink_to(REAL / "cifar-10-batches-py")  # nothing is written beside them
+    monkeypatch.setenv("LAB_DATA_DIR", str(tmp_path))
     at = helpers.app({"dataset": "cifar10"})
     _go(at, DATA)
     assert [m.value for m in at.metric[:3]] == ["cifar10", "50,000", "10,000"]
@@ -125,12 +125,4 @@ def test_the_data_and_dark_knowledge_pages_on_the_real_files(monkeypatch, forget
     assert picture.shape[2] == 3
     _go(at, DRAW)
     assert at.title[0].value.endswith("Upload a photo")
-    if not (SHIPPED / "model.json").is_file():
-        pytest.skip("no shipped CIFAR-10 teacher in assets/ yet: the Dark knowledge page needs one")
-    _go(at, DARK)
-    shown = {m.label: m.value for m in at.metric}
-    rate, chance = (float(shown[k].rstrip("%")) for k in ("Second choice of the same kind",
-                                                          "If the second choice were random"))
-    assert rate > chance + 25  # an animal's runner-up is an animal, far more often than chance
-    pairs = at.dataframe[0].value
-    assert "cat ↔ dog" in list(pairs["pair"])[:3]
+    # (the Dark knowledge page's numbers on the shipped teacher: `python -m lab lessons --check --dataset cifar10`)

@@ -131,10 +131,11 @@ LESSONS: dict[str, Lesson] = {lesson.key: lesson for lesson in [
             are what the distilled student learns and the labels-only one never sees.""",
             # lab.lessons.check.teacher_outcomes measures these on the shipped teacher (EXPERIMENTS.md)
             claims=[Claim("The teacher's second choice is of the same kind as its first (animal or vehicle) on more "
-                          "than 80 % of the test photos", "second_choice_same_kind", 80.0, unit="%"),
-                    Claim("That is far more often than chance: the lower end of its 95 % interval lies more than 30 "
+                          "than 60 % of the test photos (the shipped teacher: 66.6 %)", "second_choice_same_kind", 60.0,
+                          unit="%"),
+                    Claim("That is far more often than chance: the lower end of its 95 % interval lies more than 15 "
                           "points above what a random runner-up would reach (about 47 %)",
-                          "second_choice_above_chance", 30.0),
+                          "second_choice_above_chance", 15.0),
                     Claim("Cat ↔ dog is the pair the teacher finds most alike", "cat_dog_rank", 2.0, above=False,
                           unit="rank")],
             **{**run_settings("cifar10"), "page": "soft-targets", "teacher": "teacher-airbench"}),
