@@ -77,13 +77,14 @@ def test_a_trained_pair_and_a_running_job_survive_a_reload(server, browser):
     assert page.get_by_text("No students yet").count() == 0
     _no_exception(page, "Compare after a reload")
 
-    # A job keeps running through a reload, and the reloaded page follows it to the end.
-    page.goto(server + LINK.format(epochs=3, seed=1))
+    # A job keeps running through a reload, and the reloaded page follows it to the end. (12 epochs:
+    # in a warm worker process 3 epochs could end before a slow reload painted, leaving no live step to see.)
+    page.goto(server + LINK.format(epochs=12, seed=1))
     _train_button(page).click()
     page.get_by_text(re.compile(r"step [1-9][\d,]* of")).first.wait_for()
     page.reload()
     page.get_by_text(re.compile(r"step [1-9][\d,]* of")).first.wait_for()  # the same job, live
-    page.get_by_text(re.compile("Finished .*3 epochs")).first.wait_for(timeout=300_000)
+    page.get_by_text(re.compile("Finished .*12 epochs")).first.wait_for(timeout=300_000)
     assert _pairs_in_sidebar(page) == 2
     _no_exception(page, "Distill after a reload mid-run")
 
