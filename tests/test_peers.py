@@ -56,3 +56,22 @@ def test_a_smoke_run_prints_one_table(tmp_path, monkeypatch, capsys):
     assert all(0 <= r["test_accuracy"] <= 100 and r["wall_s"] > 0 and r["epochs"] == 1 for r in result["rows"])
     assert len(result["load_start"]) == 3 and "| tutorial | teacher DeepNN |" in (tmp_path / "r.md").read_text()
     capsys.readouterr()
+
+
+def test_the_labs_row_is_its_distill_command_timed_from_outside(tmp_path, monkeypatch, capsys):
+    from conftest import write_cifar_folder
+    from lab.cli import main as lab
+    monkeypatch.setenv("LAB_DATA_DIR", str(tmp_path / "data"))
+    write_cifar_folder(tmp_path / "data" / "cifar-10-batches-py", n_per_batch=40)
+    assert lab(["teacher", "--dataset", "cifar10", "--model", "student-mlp", "--epochs", "1", "--batch-size", "64",
+                "--out", str(tmp_path / "teacher")]) == 0
+    assert peer.main(["--skip-tutorial", "--lab-teacher", str(tmp_path / "teacher"),
+                      "--json", str(tmp_path / "r.json")]) == 0
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert [r["model"].split(" (")[0] for r in rows] == [
+        "teacher student-mlp", "student student-mlp, labels", "student student-mlp, distilled",
+        "the whole `lab distill` command"]
+    card = json.loads((tmp_path / "teacher" / "model.json").read_text())
+    assert rows[0]["test_accuracy"] == 100 * card["metrics"]["test_accuracy"]
+    assert all(0 <= r["test_accuracy"] <= 100 for r in rows[1:3]) and rows[3]["wall_s"] > 0 and rows[3]["cpu_s"] > 0
+    capsys.readouterr()

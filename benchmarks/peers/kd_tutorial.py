@@ -201,9 +201,10 @@ def tutorial(epochs: int, train_limit: int | None, live_teacher: bool, log=print
 def lab_default_run(teacher_dir: Path, seed: int, log=print) -> list[dict]:
     """`python -m lab distill --teacher DIR --seed S` (the dataset's measured defaults), timed from outside."""
     card = json.loads((teacher_dir / "model.json").read_text())
-    rows = [{"run": "lab", "model": f"teacher {card['arch']} (shipped)", "params": card["metrics"].get("params"),
-             "test_accuracy": 100 * card["metrics"]["test_accuracy"],
-             "wall_s": card.get("wall_seconds", card["metrics"].get("seconds")), "cpu_s": card.get("cpu_seconds"),
+    cost = card.get("cost") or {}  # what training it cost, as its card records it (benchmarks/train_cifar_teacher.py)
+    rows = [{"run": "lab", "model": f"teacher {card['arch']} (shipped; its card's cost)",
+             "params": card["metrics"].get("params"), "test_accuracy": 100 * card["metrics"]["test_accuracy"],
+             "wall_s": cost.get("wall_seconds", card["metrics"].get("seconds")), "cpu_s": cost.get("cpu_seconds"),
              "published": None, "epochs": (card.get("config") or {}).get("epochs")}]
     with tempfile.TemporaryDirectory(prefix="kd-peer-") as out:
         log(f"lab default CIFAR-10 run: python -m lab distill --teacher {teacher_dir} --seed {seed}")
@@ -258,6 +259,7 @@ def main(argv=None) -> int:
                    help="the lab's shipped CIFAR-10 teacher (its default run is left out if it is absent)")
     p.add_argument("--lab-seed", type=int, default=0)
     p.add_argument("--skip-lab", action="store_true")
+    p.add_argument("--skip-tutorial", action="store_true", help="only the lab's run (its row of an earlier table)")
     p.add_argument("--json", type=Path, help="write the result as JSON here")
     p.add_argument("--markdown", type=Path, help="write the table as Markdown here")
     args = p.parse_args(argv)
@@ -265,7 +267,8 @@ def main(argv=None) -> int:
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     result = {"command": " ".join(["python", *sys.argv]), "machine": machine(),
               "load_start": [round(x, 2) for x in os.getloadavg()], "rows": []}
-    result["rows"] += tutorial(args.epochs, args.train_limit, args.live_teacher, log)
+    if not args.skip_tutorial:
+        result["rows"] += tutorial(args.epochs, args.train_limit, args.live_teacher, log)
     if args.skip_lab:
         log("the lab's run: skipped (--skip-lab)")
     elif (args.lab_teacher / "model.json").is_file():
