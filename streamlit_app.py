@@ -43,8 +43,9 @@ page = st.navigation(PAGES)
 
 with st.sidebar:
     st.markdown("### :material/science: Distillation Lab")
-    app.bound(st.selectbox, "dataset", "Dataset", lab.DATASETS,
-                 help="mnist-sample ships with the lab and works offline; the others are read from disk or downloaded.")
+    app.bound(st.selectbox, "dataset", "Dataset", lab.DATASETS, then=app.settings.dataset_switched,
+              help="mnist-sample ships with the lab and works offline; the others are read from disk or downloaded. "
+                   "A switch applies the dataset's measured Distill defaults (T, α, epochs).")
     if not app.instructor_mode():
         app.bound(st.selectbox, "device", "Device", app.devices(), format_func=app.device_label,
                   help=f"auto picks CUDA, then Apple MPS, then the CPU. The app uses {app.startup.THREADS} CPU thread(s) "

@@ -1,5 +1,5 @@
 """Compare: teacher vs hard-label student vs distilled student, for every run of this session;
-then any recorded runs (this session's by default, everyone's on request: the History page's picker)."""
+then any recorded runs (this browser's; everyone's only on a server that shares its history: the History page's picker)."""
 import pandas as pd
 import streamlit as st
 
@@ -177,8 +177,7 @@ else:
     if recorded:
         app.compare_recorded(recorded, "compare_runs")
     else:
-        st.caption("No runs recorded " + ("on this server yet." if everyone else "in this session yet: switch on "
-                   "**Show everyone's runs** to pick other students' and the command line's."))
+        st.caption("No runs recorded " + ("on this server yet." if everyone else "in this browser yet."))
 
 with st.expander("Learn more: what the numbers mean"):
     st.markdown("""

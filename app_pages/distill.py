@@ -3,6 +3,7 @@ and on the teacher's soft targets — with both curves live on one chart."""
 import streamlit as st
 
 from lab.figures import gain_chart
+from lab.limits import MAX_EPOCHS
 from lab.compare import stored_pair_difference, verdict
 from lab.lessons.dataset_defaults import defaults_for
 from lab.experiments import seeds as seed_repeat
@@ -34,7 +35,7 @@ with c[2]:
     app.bound(st.slider, "alpha", "α — weight of the soft targets", 0.0, 1.0, step=0.05,
               help="0 = labels only, 1 = the teacher's soft targets only.")
 with c[3]:
-    app.bound(st.number_input, "epochs", "Epochs", 1, 50)
+    app.bound(st.number_input, "epochs", "Epochs", 1, MAX_EPOCHS)
 if not app.instructor_mode():  # advanced: hidden in instructor mode
     with c[4]:
         app.bound(st.number_input, "seed", "Seed", 0, 10_000,

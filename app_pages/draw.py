@@ -173,7 +173,7 @@ if weights is not None and card_file is not None:
             ss.ckpt_checked = (ident, None, None, None, str(e))
     _, model, card, metrics, problem = ss.ckpt_checked
     if problem:
-        st.error(f"**This checkpoint cannot be used.** {problem}", icon=":material/gpp_bad:")
+        st.error(f"**This checkpoint cannot be used.** {app.md_text(problem)}", icon=":material/gpp_bad:")  # quotes the card
     else:
         st.success(f"**{card['arch']}** trained on {card.get('dataset', '?')}: loaded and checked.",
                    icon=":material/verified:")

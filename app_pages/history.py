@@ -25,9 +25,8 @@ mine = ss.session_key
 
 recorded, everyone = app.recorded_runs(store, "history_everyone")
 if not recorded:
-    st.info("No runs recorded yet" + ("." if everyone else " in this session.") + " Train a teacher or a student "
-            "pair: each run appears here with its curves and numbers." + ("" if everyone else
-            " Switch on **Show everyone's runs** to see the whole server's."), icon=":material/history:")
+    st.info("No runs recorded yet" + ("." if everyone else " in this browser.") + " Train a teacher or a student "
+            "pair: each run appears here with its curves and numbers.", icon=":material/history:")
     st.page_link("app_pages/teacher.py", label="Train a teacher", icon=":material/school:")
     st.page_link("app_pages/distill.py", label="Train a student pair", icon=":material/science:")
     st.stop()
@@ -56,8 +55,8 @@ st.dataframe(table, hide_index=True, width="stretch", key="history_table", colum
     "test accuracy": st.column_config.NumberColumn("test accuracy", format="percent"),
     "parameters": st.column_config.NumberColumn("parameters", format="localized"),
     "seconds": st.column_config.NumberColumn("seconds", format="%.1f")})
-st.caption(f"{len(runs)} run{'s' if len(runs) != 1 else ''} · click a column header to sort · stored in "
-           f"`{store.path}`")
+st.caption(f"{len(runs)} run{'s' if len(runs) != 1 else ''} · click a column header to sort · "
+           + ("every browser's runs" if everyone else "only this browser's runs: nobody else sees them"))
 
 st.plotly_chart(figures.history_scatter(rows), width="stretch", key="history-scatter")
 
@@ -87,7 +86,7 @@ else:
         folder = run.checkpoint
         model, card = _checkpoint(folder, (Path(folder) / checkpoints.WEIGHTS).stat().st_mtime)
     except (LabError, OSError) as e:
-        app.show_error(f"The model of run {run.id} cannot be loaded: {e}", e)
+        app.show_error(f"The model of run {run.id} cannot be loaded: its files are damaged or gone.", e)
     else:
         stem = f"run-{run.id}-{card['arch']}"
         d = st.columns(3)

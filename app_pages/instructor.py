@@ -69,7 +69,7 @@ def class_view() -> None:
                 "Distill page, their pairs appear here within seconds.", icon=":material/hourglass_empty:")
     else:
         st.caption(":material/new_releases: Just finished: " + " · ".join(
-            f"**{p.who}** (T={p.temperature:g}, α={p.alpha:g}) {pct(p.gain)}"
+            f"**{app.md_text(p.who)}** (T={p.temperature:g}, α={p.alpha:g}) {pct(p.gain)}"  # a name is text
             + ("" if p.low is None else ", beyond noise" if p.beyond_noise else ", within noise")
             for p in reversed(pairs[-3:])))
         left, right = st.columns(2)

@@ -1,6 +1,7 @@
 """Teacher: use the pretrained teacher, or train your own live (progress, curves, Stop)."""
 import streamlit as st
 
+from lab.limits import MAX_EPOCHS
 from lab.recipes import TEACHER_CONFIG
 from app_pages import _app as app
 
@@ -52,7 +53,7 @@ with st.form("teacher_form", border=False):
     c = st.columns([3, 1, 1, 1])
     arch = app.bound(c[0].selectbox, "teacher_arch", "Architecture", list(choices), format_func=choices.get,
                      in_form=True)
-    epochs = app.bound(c[1].number_input, "teacher_epochs", "Epochs", 1, 50, in_form=True)
+    epochs = app.bound(c[1].number_input, "teacher_epochs", "Epochs", 1, MAX_EPOCHS, in_form=True)
     if app.instructor_mode():  # advanced: hidden in instructor mode, the kept value is used
         lr = ss.teacher_lr
     else:

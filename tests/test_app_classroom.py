@@ -87,7 +87,15 @@ def test_a_training_run_appears_in_history_and_can_be_deleted(_history):
     assert any("No runs recorded yet" in i.value for i in at.info)
 
 
-def test_history_filters_everyone_toggle_and_incomplete_runs(_history):
+def _shown(at: AppTest) -> str:
+    """Every text element's source on the page (to check what a browser is told)."""
+    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success")
+                     for e in at.get(kind))
+
+
+def test_history_shows_only_this_browsers_runs_unless_the_server_shares_them(_history, monkeypatch):
+    """Nothing crosses between students by default: no toggle, no other browser's run, no download of
+    it, no server path; LAB_SHARED_HISTORY=1 is the server's explicit choice to share."""
     from lab.serve.runs import RunStore
     store = RunStore(_history)
     other = store.start_run("teacher", {}, dataset="mnist-sample", arch="teacher-cnn", session="someone-else")
@@ -95,9 +103,14 @@ def test_history_filters_everyone_toggle_and_incomplete_runs(_history):
     killed = store.start_run("hard", {}, dataset="fashion-mnist", arch="student-mlp", session="someone-else")
     with sqlite3.connect(_history) as conn:  # its server process is gone (a pid that cannot exist)
         conn.execute("UPDATE runs SET pid = 2147483000, process_marker = NULL WHERE id = ?", (killed,))
+    monkeypatch.delenv("LAB_SHARED_HISTORY", raising=False)
     at = _go(_app(), "history")
     _ok(at, "History")
-    assert any("No runs recorded yet in this session" in i.value for i in at.info)  # this session's by default
+    assert any("No runs recorded yet in this browser" in i.value for i in at.info)  # this browser's only
+    assert "history_everyone" not in [t.key for t in at.toggle] and not at.get("download_button")
+    assert str(_history) not in _shown(at) and str(_history.parent) not in _shown(at)
+    monkeypatch.setenv("LAB_SHARED_HISTORY", "1")  # the server shares its history: everyone's on request
+    at.run()
     at.toggle(key="history_everyone").set_value(True).run()
     table = at.dataframe[0].value
     assert sorted(table["status"]) == ["finished", "incomplete"]  # the killed server's run, marked on start
@@ -108,10 +121,12 @@ def test_history_filters_everyone_toggle_and_incomplete_runs(_history):
     _ok(at, "History compare")
     assert len(at.dataframe[1].value) == 2
     assert "Delete…" not in [b.label for b in at.button]  # other sessions' runs are not yours to delete
+    assert str(_history) not in _shown(at) and str(_history.parent) not in _shown(at)  # no server path
 
 
-def test_compare_picks_recorded_runs_this_sessions_by_default(_history):
+def test_compare_picks_recorded_runs_this_sessions_by_default(_history, monkeypatch):
     from lab.serve.runs import RunStore
+    monkeypatch.delenv("LAB_SHARED_HISTORY", raising=False)
     store = RunStore(_history)
     other = store.start_run("teacher", {}, dataset="mnist-sample", arch="teacher-cnn", session="someone-else")
     store.finish_run(other, "finished", metrics={"test_accuracy": 0.97, "params": 390_000})
@@ -119,7 +134,7 @@ def test_compare_picks_recorded_runs_this_sessions_by_default(_history):
     _ok(at, "Compare without runs")
     assert any("No students yet" in i.value for i in at.info)  # no pair: the recorded runs are still offered
     assert "compare_runs" not in [w.key for w in at.multiselect]  # someone else's run is not offered by default
-    assert any("No runs recorded in this session yet" in c.value for c in at.caption)
+    assert any("No runs recorded in this browser yet" in c.value for c in at.caption)
     mine = store.start_run("distilled", {}, dataset="mnist-sample", arch="student-mlp",
                            session=at.session_state["session_key"])
     store.finish_run(mine, "finished", metrics={"test_accuracy": 0.91, "params": 100_000},
@@ -127,7 +142,10 @@ def test_compare_picks_recorded_runs_this_sessions_by_default(_history):
     at.run()
     picker = at.multiselect(key="compare_runs")
     assert [int(o.split()[1]) for o in picker.options] == [mine]  # this session's runs by default
-    at.toggle(key="compare_everyone").set_value(True).run()  # others' on request
+    assert "compare_everyone" not in [t.key for t in at.toggle]  # and only those: nothing crosses
+    monkeypatch.setenv("LAB_SHARED_HISTORY", "1")
+    at.run()
+    at.toggle(key="compare_everyone").set_value(True).run()  # others' on request, where the server shares
     assert sorted(int(o.split()[1]) for o in at.multiselect(key="compare_runs").options) == sorted([mine, other])
     at.multiselect(key="compare_runs").set_value([mine, other]).run()
     _ok(at, "Compare recorded runs")

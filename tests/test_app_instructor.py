@@ -68,3 +68,43 @@ def test_the_secret_key_unlocks_the_class_view(history):
 
     at.switch_page(PAGE).run()  # still unlocked on the next visit (kept with the session)
     assert not [t for t in at.text_input if t.label == "Instructor key"]
+
+
+def _sources(at) -> list[str]:
+    """The Markdown source of every text element on the page (what Streamlit renders as Markdown)."""
+    return [str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success")
+            for e in at.get(kind)]
+
+
+def test_hostile_names_are_text_on_the_projector(tmp_path, monkeypatch):
+    """A name is shown as typed: never an image fetched (`![](http://x)`), bold (`**`), a tag, a
+    direction flip (U+202E) or a 10,000-character wall, in the captions, the table and the charts."""
+    from lab.serve.runs import RunStore
+    from test_classroom import HOSTILE_NAMES
+    monkeypatch.setenv("LAB_RUNS_DB", str(tmp_path / "runs.sqlite3"))
+    store = RunStore(tmp_path / "runs.sqlite3")
+    for i, name in enumerate(HOSTILE_NAMES[:3]):  # the newest three are named in the "Just finished" line
+        _pair(store, f"s-{i}", 4.0, 0.9, 0.90, 0.92 + i / 100, name=name)
+    at = _instructor({"instructor_key": "k"})
+    next(t for t in at.text_input if t.label == "Instructor key").input("k")
+    at.button[0].click().run()
+    ok(at, "unlocked")
+    just = next(c for c in _sources(at) if "Just finished" in c)
+    assert "\\!\\[\\]\\(http\\:\\/\\/x\\)" in just and "![](" not in just  # escaped: no image, no fetch
+    assert "\\*\\*bold\\*\\*" in just and "\\<script\\>" in just and "<script>" not in just
+    assert not any("![](" in c or "<script>" in c for c in _sources(at))
+    assert set(HOSTILE_NAMES[:3]) <= set(at.dataframe[0].value["student"])  # a table cell is plain text
+    for figure in figures(at):
+        for trace in figure["data"]:
+            for text in (trace.get("text") or []) if isinstance(trace.get("text"), list) else []:
+                assert "<script" not in str(text) and "<a " not in str(text)
+
+    # Typed in the sidebar: a right-to-left override is dropped; a 10,000-character name never lands
+    # whole (the field takes 30 characters, and the cleaner keeps at most 30 of whatever arrives).
+    field = lambda: next(t for t in at.sidebar.text_input if t.label == "Your name (optional)")  # noqa: E731
+    field().input("\u202eevil\u202c <b>me</b>").run()
+    ok(at, "a name typed")
+    assert at.session_state["_record"].prefs["display_name"] == "evil <b>me</b>"
+    field().input("x" * 10_000).run()
+    ok(at, "a long name typed")
+    assert len(at.session_state["_record"].prefs["display_name"]) <= 30

@@ -29,14 +29,14 @@ and call the names below; the modules themselves are importable too (`app.jobs`,
                 and all of them once every tab has been gone for the grace period
     memo        memo.get(key, build): figures and numbers built once per server from results that do not change
     memory_probe  LAB_MEMORY_PROBE=<prefix>: live objects and tracemalloc on request (debugging)
-    fmt         fmt_seconds(), fmt_bytes()
+    fmt         fmt_seconds(), fmt_bytes(), md_text() (what someone typed, Markdown-escaped)
 
 A job: `job = app.start_distill_job(key)` → `app.progress(job, show_result)` draws it; `job.status`,
 `job.position`, `job.progress()`, `job.cancel()`. Which backend runs it is not the page's business.
 """
 from . import (caps, classroom, drive, fmt, history, job, jobs, lessons, memo, panels, ray_backend,  # noqa: F401
                records, session, settings, startup, teachers, work)
-from .fmt import fmt_bytes, fmt_seconds  # noqa: F401
+from .fmt import fmt_bytes, fmt_seconds, md_text  # noqa: F401
 from .history import compare_recorded, history_problem, history_store, recorded_runs, run_labels  # noqa: F401
 from .jobs import POLL_S, QUEUED_POLL_S, SIDEBAR_POLL_S, Job, Run  # noqa: F401
 from .lessons import LESSON_PAGES, lesson_banner, lesson_teacher_needed, load_lesson, teacher_steps  # noqa: F401

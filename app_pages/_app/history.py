@@ -1,8 +1,15 @@
-"""The run history (lab.serve.runs) on the pages: which runs to show (this browser's, or everyone's, one
-page at a time), how to name them in pickers, and comparing any of them."""
+"""The run history (lab.serve.runs) on the pages: which runs to show (this browser's; everyone's only
+where the server says so), one page at a time, how to name them in pickers, and comparing any of them.
+
+Nothing crosses between students by default: a browser lists, compares and downloads only the runs it
+started. `LAB_SHARED_HISTORY=1` (docs/classroom-hosting.md) lets every browser see every run (a lab on
+one person's machine, a class that agreed to share); the instructor page shows the class's results
+behind its key either way. No page shows where on the server the history lives.
+"""
 from __future__ import annotations
 
 import logging
+import os
 
 import streamlit as st
 
@@ -15,6 +22,12 @@ from .fmt import fmt_bytes
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 100  # runs read per page of "everyone's runs" (a class leaves thousands)
+SHARED_ENV = "LAB_SHARED_HISTORY"
+
+
+def shared_history() -> bool:
+    """True when this server lets every browser see everyone's runs ($LAB_SHARED_HISTORY=1)."""
+    return os.environ.get(SHARED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def history_store() -> run_history.RunStore | None:
@@ -29,20 +42,24 @@ def history_store() -> run_history.RunStore | None:
 
 
 def history_problem() -> str | None:
+    """Why the history cannot be used, for a browser: the server's log has the file and the cause."""
     try:
         run_history.open_store()
     except LabError as e:
-        return str(e)
+        log.warning("the run history cannot be used: %s", e)
+        return ("The server's run history file cannot be opened or written; whoever runs the server finds the "
+                "file and what to do in its log.")
     return None
 
 
 def recorded_runs(store: run_history.RunStore, key: str, **filters) -> tuple[list, bool]:
-    """The "Show everyone's runs" toggle (widget `key`) and one page of the runs it selects (this
-    browser's by default, every run on the server when on), newest first, without their curves.
+    """One page of this browser's runs, newest first, without their curves; on a server with a shared
+    history, a "Show everyone's runs" toggle (widget `key`) selects every run instead.
     ([], everyone) on failure."""
-    everyone = st.toggle("Show everyone's runs", key=key,
-                         help="Off: only the runs started in this browser. On: every run on this server "
-                              "(other students' and the command line's too).")
+    everyone = shared_history() and st.toggle(
+        "Show everyone's runs", key=key,
+        help="Off: only the runs started in this browser. On: every run on this server (other students' and the "
+             "command line's too): this server shares its history.")
     who = {} if everyone else {"session": st.session_state.session_key}
     try:
         total = store.count_runs(**who, **filters)

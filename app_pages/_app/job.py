@@ -103,6 +103,7 @@ class Job:
     result_key: str | None = None   # an experiment's key in the session's results
     teacher_key: str | None = None
     owner: str | None = None        # the browser's key in the run history
+    session_id: str | None = None   # the Streamlit session that started it: capped too (a cookie can be dropped)
     store: object = None            # the RunStore it is recorded in (None: not recorded)
     key: str = field(default_factory=lambda: f"job-{uuid.uuid4().hex[:8]}")  # stable across restarts
     stop: threading.Event = field(default_factory=threading.Event)

@@ -51,7 +51,8 @@ class ThreadBackend:
         # The job's own Stop event is the queue's stop flag from the start: a Stop pressed while
         # the job waits reaches the worker however early it starts.
         once = Once.for_job(job, lambda _stop: drive(job, work))  # forgotten once run or cancelled
-        return job_queue.shared_queue().submit(once, label=job.label, owner=job.owner, stop=job.stop)
+        return job_queue.shared_queue().submit(once, label=job.label, owner=job.owner, stop=job.stop,
+                                               session=job.session_id)
 
 
 class ProcessBackend(ThreadBackend):

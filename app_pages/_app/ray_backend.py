@@ -47,4 +47,5 @@ class RayBackend:
             return ray_runner.remote_events(work, stop, job_cpus=self.job_cpus, job_gpus=self.job_gpus)
 
         once = Once.for_job(job, lambda _stop: drive(job, remote))  # forgotten once run or cancelled
-        return job_queue.shared_queue().submit(once, label=job.label, owner=job.owner, stop=job.stop)
+        return job_queue.shared_queue().submit(once, label=job.label, owner=job.owner, stop=job.stop,
+                                               session=job.session_id)

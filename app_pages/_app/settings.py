@@ -6,8 +6,10 @@ import logging
 
 import streamlit as st
 
-from lab.lessons import presets
+from lab.lessons import dataset_defaults, presets
 from lab.recipes import TEACHER_CONFIG
+
+from .fmt import md_text
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,10 @@ DEFAULTS = {"device": "auto", "teacher_choice": "pretrained", "teacher_arch": pr
             "log_scale": False, "image_index": 0, "instructor": False}
 # Advanced controls that instructor mode hides (the class sees the lesson, not the knobs).
 ADVANCED = ("teacher_lr", "seed", "device")
+# The settings a dataset's default run sets (lab.lessons.dataset_defaults.RUN_SETTINGS) -> the app's names.
+RUN_NAMES = {"student": "student", "temperature": "T", "alpha": "alpha", "epochs": "epochs",
+             "teacher_epochs": "teacher_epochs"}
+assert tuple(RUN_NAMES) == dataset_defaults.RUN_SETTINGS
 
 
 def lesson_extras(lesson: presets.Lesson) -> dict:
@@ -63,20 +69,40 @@ def init_settings(restored: dict | None = None) -> None:
         log.info("a link's value fell back to its default: %s", notice)
 
 
+def dataset_switched() -> None:
+    """The sidebar's dataset changed (a callback): the new dataset's default Distill run replaces the
+    page's settings (lab.lessons.dataset_defaults, the one source), and a one-line notice names what
+    changed. A loaded lesson keeps its own settings."""
+    ss = st.session_state
+    if presets.LESSONS.get(ss.get("lesson") or "") is not None:
+        return
+    current = {key: ss[name] for key, name in RUN_NAMES.items() if name in ss}
+    moved, ss.dataset_notice = dataset_defaults.switch_dataset(current, ss.dataset)
+    for key, name in RUN_NAMES.items():
+        if key in current and moved[key] != current[key]:
+            set_value(name, moved[key])
+
+
 def url_notices() -> None:
-    """Once, on the first page: what in the link could not be used (one line each)."""
+    """Once, on the first page: what in the link could not be used (one line each); once after a
+    dataset switch: which of its defaults were applied."""
+    notice = st.session_state.get("dataset_notice")
+    if notice:
+        st.session_state.dataset_notice = None
+        st.info(notice, icon=":material/tune:")
     notices = st.session_state.get("url_notices")
     if notices:
         st.session_state.url_notices = []
-        st.warning("**Part of this link could not be used:**  \n" + "  \n".join(f"- {n}" for n in notices),
-                   icon=":material/link_off:")
+        st.warning("**Part of this link could not be used:**  \n" + "  \n".join(f"- {md_text(n)}" for n in notices),
+                   icon=":material/link_off:")  # a notice quotes the link's own text: escaped
 
 
-def bound(widget, name: str, *args, in_form: bool = False, **kwargs):
+def bound(widget, name: str, *args, in_form: bool = False, then=None, **kwargs):
     """Call a widget whose value lives in st.session_state[name] and survives page switches.
 
     Streamlit forgets a widget's state when a page without it runs; the value is kept under
-    `name` (never a widget key) and the widget (key `w_<name>`) starts from it.
+    `name` (never a widget key) and the widget (key `w_<name>`) starts from it. `then`: called
+    after a change is copied back (the dataset's: its defaults).
     """
     ss = st.session_state
     key = f"w_{name}"
@@ -88,14 +114,16 @@ def bound(widget, name: str, *args, in_form: bool = False, **kwargs):
         # copy every change back before the next run (callbacks run before the script).
         ss[key] = ss[name]
         kwargs["on_change"] = _copy_back
-        kwargs["args"] = (name,)
+        kwargs["args"] = (name, then)
     value = widget(*args, key=key, **kwargs)
     ss[name] = value
     return value
 
 
-def _copy_back(name: str) -> None:
+def _copy_back(name: str, then=None) -> None:
     st.session_state[name] = st.session_state[f"w_{name}"]
+    if then is not None:
+        then()
 
 
 def set_value(name: str, value) -> None:

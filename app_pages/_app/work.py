@@ -23,9 +23,10 @@ from .teachers import dataset, from_cache, teacher_info
 def _job(kind: str, label: str, settings_: dict, runs: dict, **fields) -> jobs.Job:
     """A job of this browser: recorded under its key in the history, listed in its session."""
     ss = st.session_state
+    sid = session.streamlit_session_id()
     job = jobs.Job(jobs.next_id(), kind, label, ss.dataset, settings_, runs, owner=ss.get("session_key"),
-                   store=history_store(), **fields)
-    job.watch(session.streamlit_session_id())
+                   session_id=sid, store=history_store(), **fields)
+    job.watch(sid)
     name = display_name()  # the name the student chose (optional): the instructor's view shows it
     for run in runs.values():  # what each history row records as its config
         run.config = run.config or {**settings_, "arch": run.arch, "dataset": job.dataset_name, "role": run.name}

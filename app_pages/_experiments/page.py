@@ -11,6 +11,7 @@ import streamlit as st
 import lab
 from app_pages import _app as app
 from lab.errors import LabError
+from lab.limits import MAX_EPOCHS
 from lab.recipes import STUDENT_CONFIG
 from lab.serve.tasks import Task, experiment_task
 
@@ -39,7 +40,7 @@ class ExperimentPage:
         with c[1]:
             a = self.setting(st.number_input, f"{prefix}_alpha", alpha, "α (soft-target weight)", 0.0, 1.0, step=0.05)
         with c[2]:
-            e = self.setting(st.number_input, f"{prefix}_epochs", epochs, "Epochs", 1, 50)
+            e = self.setting(st.number_input, f"{prefix}_epochs", epochs, "Epochs", 1, MAX_EPOCHS)
         return float(t), float(a), int(e)
 
     def make_config(self, cls, **settings):
