@@ -68,3 +68,19 @@ def test_the_cli_lists_the_cifar_lesson_for_its_dataset(capsys):
     mine = [r for r in rows if r["lesson"] == "cifar-kinds"]
     assert [r["measure"] for r in mine] == ["second_choice_same_kind", "second_choice_above_chance", "cat_dog_rank"]
     assert mine[0]["settings"]["dataset"] == "cifar10" and mine[0]["settings"]["page"] == "soft-targets"
+
+
+def test_the_shipped_teachers_answers_are_measured_once_for_every_seed(monkeypatch):
+    dataset = _dataset([CIFAR10.index("cat"), CIFAR10.index("dog")])
+    asked = []
+    monkeypatch.setattr(lesson_check, "load", lambda name: dataset)
+    monkeypatch.setattr(lesson_check, "locate", lambda name: ("data folder", None))
+    monkeypatch.setattr(lesson_check, "teacher_for", lambda *args: torch.nn.Identity())
+    monkeypatch.setattr(lesson_check, "test_logits",
+                        lambda model, data: asked.append(1) or _logits(("cat", "dog", 3.0), ("dog", "cat", 3.0)))
+    subject = lesson_subject(LESSONS["cifar-kinds"])
+    from dataclasses import replace
+    results = check([replace(subject, teacher="pretrained")], seeds=(0, 1, 2))
+    assert len(asked) == 1 and all(r.values == (r.values[0],) * 3 for r in results)
+    check([replace(subject, teacher="per-seed")], seeds=(0, 1, 2))  # a teacher per seed: asked per seed
+    assert len(asked) == 1 + 3
