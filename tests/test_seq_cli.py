@@ -36,7 +36,7 @@ def test_teacher_checkpoint_round_trips_and_refuses_damage(teacher_dir, tmp_path
 
 def test_compare_writes_the_contract(teacher_dir, tmp_path):
     out = tmp_path / "out"
-    assert main(["seq", "compare", "--out", str(out), "--seeds", "2", "--steps", "2", "--test-words", "30",
+    assert main(["seq", "compare", "--out", str(out), "--seeds", "2", "--steps", "2", "--warm-steps", "2", "--test-words", "30",
                  "--speed-words", "30", "--train-words", "200", "--teacher", str(teacher_dir), "--threads", "1"]) == 0
     result = json.loads((out / "seq.json").read_text())
     assert result["task"] == "g2p-cmudict" and result["test_words"] == 30
@@ -57,3 +57,4 @@ def test_compare_writes_the_contract(teacher_dir, tmp_path):
     word_kd = next(m for m in result["methods"] if m["name"] == "word-kd")
     assert result["topk"][-1]["wer"] == word_kd["wer"]   # full top-k is word-level KD itself
     assert {"low", "high", "only_a", "only_b"} <= set(word_kd["vs_labels"][0])
+    assert result["warm_start"]["steps"] == 2 and len(result["warm_start"]["seconds"]) == 2

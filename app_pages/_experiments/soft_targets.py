@@ -120,14 +120,16 @@ correction, chosen the same way, so the two are compared like for like.""")
         logits = torch.tensor(result["test_logits"], dtype=torch.float32)
         labels = torch.tensor(result["test_labels"])
         auto = round(result["bias"] * 20) / 20  # the slider's step
-        b = st.columns([3, 1, 1])
+        b = st.columns([5, 3, 2], vertical_alignment="bottom")  # room for the button's whole label at 1280 px
         with b[0]:
             bias = page.setting(st.slider, "x_omit_bias", 0.0, f"Bias added to class {name}'s logit", -5.0, 15.0,
                                 step=0.05, help="Re-scores the stored test logits: instant, no retraining.")
         b[1].button(f"Automatic correction ({auto:+.2f})", on_click=app.set_value, args=("x_omit_bias", auto),
-                    key="x-omit-auto", help=f"Matches the predicted frequency of {name} on held-out training "
-                                            f"images to its prior ({result['prior']:.1%}).")
-        b[2].button("Reset to 0", on_click=app.set_value, args=("x_omit_bias", 0.0), key="x-omit-reset")
+                    key="x-omit-auto", width="stretch",
+                    help=f"Matches the predicted frequency of {name} on held-out training images to its prior "
+                         f"({result['prior']:.1%}).")
+        b[2].button("Reset to 0", on_click=app.set_value, args=("x_omit_bias", 0.0), key="x-omit-reset",
+                    width="stretch")
         scored = omit.apply_bias(logits, labels, k, bias)
         m = st.columns(4)
         m[0].metric(f"Distilled, class {name}, no bias", f"{result['per_class_accuracy_before'][k]:.1%}")

@@ -68,7 +68,7 @@ def cmd_compare(args) -> int:
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1 (got {args.seeds}).")
     config = CompareConfig(seeds=args.seeds)
-    changes = {k: getattr(args, k) for k in ("steps", "test_words", "speed_words", "train_words")
+    changes = {k: getattr(args, k) for k in ("steps", "warm_steps", "test_words", "speed_words", "train_words")
                if getattr(args, k) is not None}
     config = replace(config, **changes)
     result = None
@@ -107,6 +107,7 @@ def register(sub) -> None:
     c.add_argument("--out", required=True, help="folder for seq.json")
     c.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per method (default 3)")
     c.add_argument("--steps", type=int, help="training steps per student (default: the compare's default)")
+    c.add_argument("--warm-steps", type=int, help="labels-only steps every method starts from (default: the compare's)")
     c.add_argument("--test-words", type=int, help="held-out words scored (default: the compare's default)")
     c.add_argument("--speed-words", type=int, help="words decoded to time teacher and students (default 1000)")
     c.add_argument("--train-words", type=int, help="only this many training words (quick looks; default: all)")

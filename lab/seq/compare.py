@@ -34,6 +34,7 @@ from .objectives import Labels, OnPolicy, SeqKD, WordKD
 from .train import SeqTrainConfig, train, visited_rows
 
 METHODS = ("labels", "word-kd", "seq-kd", "on-policy")
+WARM_SEED = 1_000  # the warm start draws its batches apart from the methods' (seed + WARM_SEED)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class CompareConfig:
     beta: float = 0.5             # on-policy β: 0 forward KL ... 0.5 JSD ... 1 reverse KL
     top_k: tuple[int, ...] = (1, 5)
     methods: tuple[str, ...] = METHODS     # a page may run fewer; the CLI contract runs all four
+    warm_steps: int = 0           # labels-only steps every method starts from (a shared warm start), 0 = none
     speed_words: int = 1000
     train_words: int | None = None    # only this many training words (tests, quick looks)
 
@@ -95,9 +97,22 @@ def run(config: CompareConfig = CompareConfig(), teacher_folder=None, stop=None)
     runs: dict[str, list[dict]] = {n: [] for n in names}
     teacher_speeds: list[float] = []
     index = 0
+    warm_seconds = []
     for seed in range(config.seeds):
+        init = build(STUDENT, seed).state_dict()  # the same initial weights for every method of this seed
+        if config.warm_steps:
+            warm = build(STUDENT, seed)
+            event = None
+            for event in train(warm, g2p.train, Labels(), SeqTrainConfig(
+                    steps=config.warm_steps, batch_size=config.batch_size, lr=config.lr, seed=WARM_SEED + seed), stop=stop):
+                yield Progress("seq-compare", f"warm start seed={seed}", index, total, event)
+            if event.kind != "finished":
+                yield Progress("seq-compare", "warm start", index, total, event, event.kind, None, event.message)
+                return
+            init, warm_seconds = warm.state_dict(), warm_seconds + [event.result.metrics["seconds"]]
         for name in names:
-            student = build(STUDENT, seed)  # the same initial weights for every method of this seed
+            student = build(STUDENT, seed)
+            student.load_state_dict(init)
             objective = objective_for(name, teacher, config, corpus)
             train_config = _train_config(config, seed)
             label = f"{name} seed={seed}"
@@ -120,6 +135,7 @@ def run(config: CompareConfig = CompareConfig(), teacher_folder=None, stop=None)
                                    f"({event.result.metrics['seconds']:.0f} s, {objective.teacher_tokens:,} teacher tokens)")
     result = summarize(config, card, teacher, teacher_greedy, teacher_beam, teacher_speeds, runs, test)
     result["seq_kd_corpus"] = corpus_info
+    result["warm_start"] = {"steps": config.warm_steps, "seconds": warm_seconds} if config.warm_steps else None
     result["examples"] = disagreements(teacher, test, {n: runs[n][0]["greedy"].outputs for n in config.methods})
     result["seconds"] = time.perf_counter() - started
     yield Progress("seq-compare", "", total, total, None, "finished", jsonable(result))
