@@ -99,7 +99,7 @@ def load_weights(data: bytes, card: dict, where: str = "the weights file") -> to
                               f"{MAX_BYTES // 2**20} MB. Is this the right file?")
     try:
         tensors = load_safetensors(data)
-    except (SafetensorError, Exception) as e:  # a pickle, a random file, a truncated file
+    except (SafetensorError, Exception):  # a pickle, a random file, a truncated file
         raise CheckpointError(f"{where} is not a safetensors file ({_looks_like(data)}). The lab only loads "
                               "safetensors weights (never pickles): export them with `python -m lab teacher`.") from None
     model = build(card["arch"], tuple(card["input_shape"]), len(card["classes"]))

@@ -6,7 +6,6 @@ import io
 import math
 import sqlite3
 import threading
-import time
 
 import numpy as np
 import pytest

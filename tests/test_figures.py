@@ -12,7 +12,6 @@ from lab.compare import comparison_row, verdict
 from lab.dark_knowledge import class_similarity, confusable_pairs, entropy_bits, off_top_mass, temperature_sweep
 from lab.stats import paired_difference
 from lab.recipes import STUDENT_CONFIG, distill_pair, distill_pair_together
-from lab.train import run_to_end
 
 LOGITS = torch.tensor([8.0, 2.0, 1.0, 0.0, -1.0, -2.0, -3.0, 3.0, 0.5, 1.5])
 

@@ -14,8 +14,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from ..errors import ConfigError
-from ..device import cap_threads
+from ..cli.common import threads_option
 
 
 def _progress(events, label: str):
@@ -86,7 +88,7 @@ def cmd_compare(args) -> int:
 
 
 def run(args) -> int:
-    args.threads_used = cap_threads(args.threads)
+    args.threads_used = torch.get_num_threads()  # lab.cli.main applied --threads (lab.device.cap_threads)
     return args.seq_func(args)
 
 
@@ -114,7 +116,7 @@ def register(sub) -> None:
     c.add_argument("--teacher", default=None, help="teacher folder (default: the shipped assets/seq-teacher-g2p)")
     c.set_defaults(seq_func=cmd_compare)
     for q in (t, c):
-        q.add_argument("--threads", type=int, help="CPU threads to use (default: the free cores)")
+        threads_option(q)
         q.set_defaults(func=run)
 
 
