@@ -102,7 +102,9 @@ def pair_section() -> None:
             "labels": st.column_config.NumberColumn(format="percent"),
             "distilled": st.column_config.NumberColumn(format="percent"),
             "gain (points)": st.column_config.NumberColumn(format="%+.1f"),
-            "95 % CI": st.column_config.TextColumn(help="paired bootstrap over the same test images")})
+            "95 % CI": st.column_config.TextColumn(help="exact paired interval over the same test images (Clopper–Pearson "
+                                                         "on the images only one student gets right; it excludes 0 "
+                                                         "exactly when McNemar's exact test has p < 0.05)")})
 
 
 def pair_logits(run):
@@ -188,7 +190,8 @@ with st.expander("Learn more: what the numbers mean"):
 - **Latency and images/s** are measured live on this server's CPU, every model of the comparison in one
   measurement, taking turns (batch 1 and 256, median of repeats): a number timed a minute earlier, under
   another load, would compare the machine with itself.
-- **Within noise:** both students are scored on the same test images, so the gain's interval comes from a
-  paired bootstrap over those images (and McNemar's exact test on the images only one gets right). On
+- **Within noise:** both students are scored on the same test images, so the gain's interval is exact and
+  paired: it counts only the images one student alone gets right and asks how they split (Clopper–Pearson);
+  it excludes 0 exactly when McNemar's exact test on those images has p < 0.05. On
   1,000 images one image is 0.1 point, and a gain under about 1 point is often within noise.
 - One run is one sample: **Repeat over 5 seeds** on the Distill page shows how much of a gain is the seed's luck.""")

@@ -101,9 +101,9 @@ def show_pair(job) -> None:
         chart = app.memo.get(("gain-chart", job.key, repeated is not None),
                              lambda: gain_chart(paired.as_dict(), repeated, seed=job.settings.get("seed")))
         st.plotly_chart(chart, width="stretch", key=f"gain-{job.key}-{repeated is not None}")
-        st.caption(f"Distilled − labels on the same {paired.n:,} test images: **{paired.words()}** (paired bootstrap "
-                   f"over the images; McNemar's exact test p = {paired.p_value:.2g} on the {paired.only_a + paired.only_b} "
-                   "images only one of the two gets right)."
+        st.caption(f"Distilled − labels on the same {paired.n:,} test images: **{paired.words()}** (an exact interval "
+                   f"from the {paired.only_a + paired.only_b} images only one of the two gets right, Clopper–Pearson on "
+                   f"how they split; it excludes 0 exactly when McNemar's exact test does: p = {paired.p_value:.2g})."
                    + ("" if repeated is None else f"  \nOver {REPEATS} seeds: **{repeated['words']}**."))
     st.page_link("app_pages/compare.py", label="Compare all models in detail", icon=":material/leaderboard:")
 

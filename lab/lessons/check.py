@@ -37,10 +37,10 @@ from ..dark_knowledge import KINDS, class_similarity, confusable_pairs, second_c
 from ..data import Dataset, load, locate
 from ..errors import LabError
 from ..experiments import omit
-from ..experiments.common import Runs, finish, student_config, test_logits, train_grid
+from ..experiments.common import Runs, finish, test_logits, train_grid
 from .dataset_defaults import defaults_for
 from .presets import DEFAULTS, LESSONS, Claim
-from ..recipes import TEACHER_CONFIG, teacher_train_logits
+from ..recipes import TEACHER_CONFIG, student_recipe, teacher_train_logits
 from ..stats import over_seeds, paired_difference
 from ..serve import tasks
 from ..serve.teacher_cache import cached_teacher
@@ -51,9 +51,11 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"  # lab/lessons/check.py 
 # What a claim can measure, per seed (the unit is the claim's).
 MEASURES = {
     "gain": "distilled minus labels-only test accuracy (points)",
-    "gain_interval_low": "lower end of the paired 95 % bootstrap interval of that gain (points)",
-    "mean_gain_interval_low": "lower end of the 95 % bootstrap interval (over test images) of the gain "
-                              "averaged over the seeds (points; a pooled claim)",
+    "gain_interval_low": "lower end of the exact paired 95 % interval of that gain (lab.stats.paired_from_counts; "
+                         "points)",
+    "mean_gain_interval_low": "lower end of the 95 % bootstrap interval (over test images, each image's seeds "
+                              "kept together; the exact paired interval for one seed) of the gain averaged over "
+                              "the seeds (points; a pooled claim)",
     "mean_gain_seed_interval_low": "lower end of the 95 % t-interval over seeds of the mean gain, what the "
                                    "Distill page's repeat over seeds shows (points; a pooled claim)",
     "teacher_accuracy": "the teacher's test accuracy (%)",
@@ -220,10 +222,16 @@ def _drain(generator):
             return done.value
 
 
+def _student_config(settings: dict, seed: int) -> TrainConfig:
+    """The students' schedule the Distill page uses: the dataset's student recipe (lab.recipes), at the
+    settings' epochs and this seed."""
+    return replace(student_recipe(settings["dataset"], settings["student"]), epochs=int(settings["epochs"]), seed=seed)
+
+
 def pair_outcomes(subject: Subject, dataset: Dataset, teacher: torch.nn.Module, seed: int) -> dict:
     """Hard-label and distilled student of the Distill page, from one initialization."""
     s = subject.settings
-    config = student_config(s["epochs"], seed)
+    config = _student_config(s, seed)
     cells = [(s["temperature"], 0.0), (s["temperature"], s["alpha"])]
     logits = teacher_train_logits(teacher, dataset, config.device)
     hard, distilled = _drain(train_grid(Runs("lessons", 1), subject.name, s["student"], dataset, seed, cells,
@@ -238,7 +246,7 @@ def page_pair_outcomes(subject: Subject, dataset: Dataset, teacher: torch.nn.Mod
     s = subject.settings
     spec = {"dataset": dataset, "teacher": tasks.TeacherRef(model=teacher), "student": s["student"],
             "T": float(s["temperature"]), "alpha": float(s["alpha"]), "method": "kd",
-            "config": student_config(int(s["epochs"]), seed)}
+            "config": _student_config(s, seed)}
     measured = {name: m for name, m in tasks.pair(spec, None) if isinstance(m, tasks.Measured)}
     if len(measured) != 2:
         raise LabError(f"The default run of {s['dataset']} did not finish both students on seed {seed}.")
@@ -253,7 +261,7 @@ def _pair_measures(student_logits: list[torch.Tensor], teacher_logits: torch.Ten
     """The pair's outcomes from the (labels, distilled) students' test logits and the teacher's."""
     labels = dataset.test_labels.cpu()
     right = [(logits.argmax(-1) == labels).numpy() for logits in student_logits]
-    diff = paired_difference(right[0], right[1])  # bootstrap over the test images (lab.stats)
+    diff = paired_difference(right[0], right[1])  # exact paired interval (lab.stats.paired_from_counts)
     teacher_acc = (teacher_logits.argmax(-1) == labels).double().mean().item()
     return {"labels_accuracy": 100 * diff.accuracy_a, "distilled_accuracy": 100 * diff.accuracy_b,
             "gain": 100 * diff.difference, "gain_interval_low": 100 * diff.low,
@@ -319,7 +327,8 @@ def _seed_interval_low(measured: list[dict]) -> float:
 
 
 def _image_interval_low(measured: list[dict]) -> float:
-    """The seed-averaged gain's paired bootstrap over test images (each image keeps its seeds together)."""
+    """The seed-averaged gain's paired bootstrap over test images (each image keeps its seeds together;
+    one seed gets the exact paired interval instead: lab.stats.paired_over_seeds)."""
     from ..experiments.frontier import seed_averaged_interval
     return 100 * seed_averaged_interval([m["_right"][0] for m in measured], [m["_right"][1] for m in measured])[1]
 

@@ -9,8 +9,9 @@
 A pair is the two runs of one Distill job (kinds "hard" and "distilled", one group_id). Its gain is
 the distilled student's test accuracy minus the hard-label student's, on the same test images; the
 paired 2×2 counts of those images (`paired_counts`, stored in the distilled run's metrics under
-"paired" when the job finishes) give its interval: lab.stats' paired bootstrap, as on the Distill page. Nothing here names a student: a run carries the
-display name its student chose (config "display_name"), else the student is "anonymous N".
+"paired" when the job finishes) give its interval: lab.stats.paired_from_counts, the exact paired
+interval (it excludes 0 exactly when McNemar's exact test rejects), as on the Distill page. Nothing
+here names a student: a run carries the display name its student chose (config "display_name"), else the student is "anonymous N".
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def clean_display_name(text) -> str | None:
 
 def paired_counts(labels: torch.Tensor, hard_logits: torch.Tensor, distilled_logits: torch.Tensor) -> dict:
     """The 2×2 table of the two students on the same test images: how many each got right alone.
-    Enough to recompute the paired bootstrap and McNemar's test later (the images' order does not matter)."""
+    Enough to recompute the exact paired interval and McNemar's test later (the images' order does not matter)."""
     hard, distilled = stats.correct(hard_logits, labels), stats.correct(distilled_logits, labels)  # (N,) bool
     return {"n": int(hard.size), "both": int((hard & distilled).sum()),
             "hard_only": int((hard & ~distilled).sum()), "distilled_only": int((~hard & distilled).sum()),
@@ -74,7 +75,7 @@ def _difference(n: int, both: int, hard_only: int, distilled_only: int) -> stats
 
 
 def pair_difference(counts: dict) -> stats.PairedDifference:
-    """distilled − hard on the same images, with lab.stats' paired-bootstrap interval and McNemar's p,
+    """distilled − hard on the same images, with lab.stats.paired_from_counts' exact interval and McNemar's p,
     from the stored 2×2 counts (the same numbers the Distill page shows for that pair)."""
     return _difference(counts["n"], counts["both"], counts["hard_only"], counts["distilled_only"])
 
