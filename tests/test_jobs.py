@@ -148,6 +148,39 @@ def test_a_queued_job_is_told_when_it_starts_from_how_long_jobs_ran(monkeypatch)
             gate.gate.set()
 
 
+def test_no_eta_until_three_jobs_finished_so_a_cold_first_job_does_not_set_it(monkeypatch):
+    """A server's first job also loads the data (here 5 s against 1 s): with two finished jobs
+    the median would be 3 s, so no estimate is shown; the third gives median 1 s, and the job
+    behind one that started 0.25 s ago starts in 1 - 0.25 = 0.75 s."""
+    import types
+
+    import lab.serve.jobs as module
+    now = [100.0]
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(time=lambda: now[0]))
+    jobs, log, lock = JobQueue(limit=1), [], threading.Lock()
+
+    def finish(seconds, gate, job):
+        assert gate.started.wait(WAIT)
+        now[0] += seconds
+        gate.gate.set()
+        assert job.wait(WAIT)
+
+    for seconds in (5.0, 1.0):
+        gate = Gate("done", log, lock)
+        finish(seconds, gate, jobs.submit(gate))
+    third = Gate("third", log, lock)
+    third_job = jobs.submit(third)
+    gates = [Gate(f"q{i}", log, lock) for i in range(2)]
+    queued = [jobs.submit(g) for g in gates]
+    assert [jobs.eta(j) for j in queued] == [None, None]  # two finished jobs: no estimate yet
+    finish(1.0, third, third_job)                         # the third: median of 5, 1, 1 = 1 s
+    assert gates[0].started.wait(WAIT)
+    now[0] += 0.25
+    assert jobs.eta(queued[1]) == 0.75
+    for gate in gates:
+        gate.gate.set()
+
+
 def test_cancelling_a_running_training_job_stops_it(sample):
     jobs = JobQueue(limit=1)
     first_event = threading.Event()
