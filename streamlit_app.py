@@ -32,6 +32,7 @@ PAGES = [
     st.Page("app_pages/distill.py", title="Distill", icon=":material/science:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/leaderboard:"),
     st.Page("app_pages/experiments.py", title="Experiments", icon=":material/experiment:"),
+    st.Page("app_pages/sequences.py", title="Sequences", icon=":material/spellcheck:"),
     st.Page("app_pages/history.py", title="History", icon=":material/history:"),
     st.Page("app_pages/lessons.py", title="Lessons", icon=":material/menu_book:"),
     # CIFAR-10 has no digits to draw: there the same page classifies an uploaded photo

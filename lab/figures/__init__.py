@@ -11,11 +11,13 @@ axis ticks). Pages use `from lab import figures` and call `figures.<builder>`:
     comparison    a difference and its noise, confusion matrices, accuracy against size
     experiments   sweep, transfer size, methods, calibration, gradients, ensemble, frontier, black box
     classroom     the instructor's view of the class's pairs
+    sequences     forward vs reverse KL: one bump fitting two (the on-policy β)
 """
 from .classroom import *  # noqa: F401,F403
 from .comparison import *  # noqa: F401,F403
 from .experiments import *  # noqa: F401,F403
 from .images import *  # noqa: F401,F403
+from .sequences import *  # noqa: F401,F403
 from .soft_targets import *  # noqa: F401,F403
 from .style import *  # noqa: F401,F403
 from .training import *  # noqa: F401,F403

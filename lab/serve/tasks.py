@@ -28,6 +28,7 @@ from ..data import Dataset, load
 from ..errors import LabError
 from ..metrics import predict_logits
 from ..recipes import distill_pair_together, summarize, teacher_train_logits, train_teacher
+from ..seq.compare import run as seq_compare_run
 from . import classroom, teacher_cache
 
 
@@ -168,3 +169,16 @@ def experiment(spec: dict, stop) -> Iterator:
 def experiment_task(name: str, call: str, dataset_name: str, teacher, config, **kwargs) -> Task:
     return Task("lab.serve.tasks:experiment", {"name": name, "call": call, "dataset": dataset_name,
                                                "teacher": teacher, "config": config, "kwargs": kwargs})
+
+
+def seq_compare(spec: dict, stop) -> Iterator:
+    """The sequence comparison (lab.seq.compare.run: labels, word-level, sequence-level, on-policy KD
+    and top-k on G2P), its Progress events under the run `name`. spec: name, config (a
+    CompareConfig), teacher (the G2P teacher's folder; None: the shipped one)."""
+    for progress in seq_compare_run(spec["config"], teacher_folder=spec.get("teacher"), stop=stop):
+        yield spec["name"], progress
+
+
+def seq_task(name: str, config, teacher_folder: str | None = None) -> Task:
+    return Task("lab.serve.tasks:seq_compare", {"name": name, "config": config, "teacher": teacher_folder})
+
