@@ -60,7 +60,7 @@ def whole_page(page, path: Path) -> None:
 
 def slider_value(page, label: str) -> float:
     box = page.locator('[data-testid="stSlider"]').filter(has_text=label).first
-    return float(box.get_by_role("slider").get_attribute("aria-valuenow"))
+    return float(box.locator('[data-testid="stSliderThumbValue"]').first.inner_text().strip())  # the thumb's number
 
 
 def curve_epochs(page) -> dict:
