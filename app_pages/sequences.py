@@ -10,14 +10,14 @@ from app_pages import _app as app
 from lab.errors import ConfigError
 from lab.figures import modes_chart
 from lab.seq import limits, report, teacher as seq_teacher
-from lab.seq.compare import METHODS
+from lab.seq.compare import METHODS, CompareConfig
 from lab.seq.metrics import parameters
 from lab.seq.model import STUDENT, build
 from lab.seq.modes import fit_one_mode, two_modes
 from lab.serve.tasks import seq_task
 
 NAME = "seq"  # the experiment's name in this browser's jobs and the run history
-QUICK = limits.QUICK
+QUICK, FULL = limits.QUICK, CompareConfig()
 DEFAULTS = {"seq_methods": list(METHODS), "seq_steps": QUICK.steps, "seq_seeds": QUICK.seeds,
             "seq_T": QUICK.temperature, "seq_alpha": QUICK.alpha, "seq_lambda": QUICK.student_share,
             "seq_beta": QUICK.beta, "seq_topk": list(QUICK.top_k)}
@@ -83,7 +83,7 @@ with c[0]:
                       help="Labels only is the baseline every other method is compared with, on the same test words.")
 with c[1]:
     steps = setting(st.number_input, "seq_steps", "Steps per student", 1, limits.MAX_STEPS, step=50,
-                    help=f"Optimizer steps of 64 words each, the same for every method (at most {limits.MAX_STEPS:,}: "
+                    help=f"Optimizer steps of 64 words each after the shared warm start, the same for every method (at most {limits.MAX_STEPS:,}: "
                          "the command-line comparison's default).")
 with c[2]:
     seeds = setting(st.number_input, "seq_seeds", "Seeds", 1, limits.MAX_SEEDS,
@@ -108,9 +108,12 @@ except ConfigError as e:
     app.show_error(app.md_text(f"These settings cannot run: {e} Change them above."), e)  # quotes the input
     config = None
 
-st.caption(f":material/timer: A **short run**: {QUICK.steps} steps, one seed and the first {QUICK.test_words} test words by "
-           "default — about a minute or two on two cores, enough to see the methods differ but mostly within noise. "
-           "The full comparison (1,200 steps, 3 seeds, 3,000 words) is `python -m lab seq compare --out DIR`.")
+st.caption(f":material/timer: A **short run** by default: one seed; every student starts from the same labels-only warm "
+           f"start of {QUICK.warm_steps:,} steps, then trains {QUICK.steps} steps its own way; scored on the first "
+           f"{QUICK.test_words} test words — about two minutes on this server, enough to watch the methods but "
+           "mostly within noise of each other. "
+           f"The full comparison ({FULL.steps:,} steps, {FULL.seeds} seeds, {FULL.test_words:,} words) is "
+           "`python -m lab seq compare --out DIR`.")
 
 key = json.dumps({"experiment": NAME, "dataset": "g2p-cmudict", "teacher": seq_teacher.ASSET.name,
                   "settings": None if config is None else config.as_dict()}, sort_keys=True, default=str)
@@ -127,16 +130,15 @@ if go and busy is None and config is not None:
     label = f"G2P · {', '.join(config.methods)} · {config.steps} steps · {config.seeds} seed(s)"
     app.start_experiment(NAME, key, label, seq_task(NAME, config))
     st.rerun()
-if busy is not None and busy is not job:
-    app.experiment_panel(busy)
-elif job is not None and (not job.done or job.result_key == key):
+if job is not None and (not job.done or job.result_key == key):
     app.experiment_panel(job)
 
 
 def show(result: dict) -> None:
     t = result["teacher"]
     st.markdown(f"**On these {result['test_words']:,} test words** the teacher's WER is {t['wer']:.1%} greedy, "
-                f"{t['beam_wer']:.1%} beam; it decodes {t['words_per_s']:,.0f} words/s.")
+                f"{t['beam_wer']:.1%} beam; it decodes {t['words_per_s']:,.0f} words/s. The whole run took "
+                f"{app.fmt_seconds(result.get('seconds'))} (minutes:seconds) on {result.get('threads', '?')} thread(s).")
     st.dataframe(report.method_rows(result), hide_index=True, width="stretch",
                  column_config={"greedy WER %": st.column_config.NumberColumn(format="%.1f"),
                                 "beam WER %": st.column_config.NumberColumn(format="%.1f"),
@@ -146,6 +148,10 @@ def show(result: dict) -> None:
                "on the same words, with an exact 95 % interval from the words only one of the two gets right "
                "(McNemar's exact test); *beyond noise* when the interval excludes 0. Teacher tokens: decoder "
                "positions the teacher evaluated to teach that student.")
+    warm = result.get("warm_start")
+    if warm:
+        st.caption(f"Every student of a seed started from the same labels-only warm start of {warm['steps']:,} steps "
+                   f"({sum(warm['seconds']):.0f} s), then trained {result['settings']['steps']:,} steps its own way.")
     if result.get("topk"):
         st.markdown("**Top-k: a teacher behind an API that returns only its k most probable phonemes**")
         st.dataframe(report.topk_rows(result), hide_index=True, width="stretch",

@@ -14,7 +14,7 @@ from lab.seq import limits, teacher as seq_teacher
 
 PAGE = "app_pages/sequences.py"
 # As tests/test_seq_cli.py keeps `seq compare` tiny: 200 training words, 2 steps, 30 test words
-TINY = replace(limits.QUICK, steps=2, train_words=200, test_words=30, speed_words=30)
+TINY = replace(limits.QUICK, steps=2, warm_steps=2, train_words=200, test_words=30, speed_words=30)
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_a_tiny_run_finishes_and_the_table_is_the_result(at, monkeypatch):
     assert job.status == "finished", job.message
     result = job.result
     assert result["test_words"] == 30 and result["settings"]["steps"] == 2
-    assert result["settings"]["methods"] == ["labels", "seq-kd"]
+    assert result["settings"]["methods"] == ["labels", "seq-kd"] and result["warm_start"]["steps"] == 2
 
     table = at.dataframe[0].value
     assert list(table["method"]) == ["labels only", "sequence-level KD"]
@@ -65,8 +65,8 @@ def test_a_tiny_run_finishes_and_the_table_is_the_result(at, monkeypatch):
     assert seq["accuracy vs labels (paired, 95 % CI)"] == paired["words"]
     assert seq["verdict"] == ("within noise" if paired["within_noise"] else "beyond noise")
     assert seq["teacher tokens"] > 0
-    # the interval is the exact one of the discordant words (what the result's words say)
-    assert f"{100 * paired['difference']:+.1f}" in paired["words"] and paired["low"] <= paired["difference"] <= paired["high"]
+    # the verdict is the interval's: within noise exactly when it holds 0; the words are the 30 test words
+    assert (paired["low"] <= 0 <= paired["high"]) == paired["within_noise"] and paired["n"] == 30
 
 
 def test_no_method_chosen_gets_a_sentence_and_no_run(at):
