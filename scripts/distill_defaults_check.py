@@ -5,9 +5,9 @@
         --table /work/notes/distill_defaults_table.md --shots /work/notes/shots15
 
 Starts `streamlit run streamlit_app.py` from this checkout on 127.0.0.1 (a free port; LAB_DATA_DIR
-unset, so the offline mnist-sample digits and the shipped teacher in assets/ are what a new user
-gets; only the run history goes to a temporary file and the instructor key is set, so that the
-Instructor page can be opened). For every seed a new browser session (a new person) opens the
+unset and an empty per-user cache folder, so the offline mnist-sample digits and the shipped
+teacher in assets/ are what a new user gets, with nothing trained before; the run history goes to
+a temporary file and the instructor key is set, so that the Instructor page can be opened). For every seed a new browser session (a new person) opens the
 Distill page, changes nothing but the Seed box (seed 0 is the page's own default), presses
 "Train both students" and reads what the page shows: the widgets' values, the caption with the
 dataset's defaults, the finished job's label, how many epochs each curve holds, both accuracies,
@@ -41,7 +41,8 @@ NUMBER = r"([+\-−]?\d+(?:\.\d+)?)"
 def start_server(tmp: Path, port: int, key: str, log):
     import subprocess
     env = {k: v for k, v in os.environ.items() if k not in ("LAB_DATA_DIR", "LAB_RUNS_DB", "LAB_INSTRUCTOR_KEY")}
-    env.update({"PYTHONUNBUFFERED": "1", "LAB_RUNS_DB": str(tmp / "runs.sqlite3"), "LAB_INSTRUCTOR_KEY": key})
+    env.update({"PYTHONUNBUFFERED": "1", "LAB_RUNS_DB": str(tmp / "runs.sqlite3"), "LAB_INSTRUCTOR_KEY": key,
+                "XDG_CACHE_HOME": str(tmp / "cache")})  # a new user's empty cache: nothing trained before
     return subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", HOST, "--browser.gatherUsageStats", "false"],
@@ -81,8 +82,10 @@ def metric(page, label: str) -> str:
     return page.locator('[data-testid="stMetric"]').filter(has_text=label).first.inner_text()
 
 
-def percent(text: str) -> float:
-    return float(re.search(r"(\d+(?:\.\d+)?)\s*%", text).group(1))
+def percent(text: str) -> float | None:
+    """The first percentage in a metric's text (its value; the delta is in points)."""
+    found = re.search(r"(\d+(?:\.\d+)?)\s*%", text)
+    return float(found.group(1)) if found else None
 
 
 def to_float(text: str) -> float:
@@ -110,14 +113,14 @@ def one_seed(browser, url: str, seed: int, shots: Path | None) -> dict:
     page.locator(".verdict").first.wait_for()
     settle(page, min_charts=2)
     row["epochs_trained"] = curve_epochs(page)
-    row["labels_acc"] = percent(metric(page, "Student on labels"))
-    distilled = metric(page, "Distilled student")
-    row["distilled_acc"] = percent(distilled.split("\n")[1] if "\n" in distilled else distilled)
+    row["metrics_shown"] = [metric(page, "Student on labels"), metric(page, "Distilled student")]
+    row["labels_acc"], row["distilled_acc"] = (percent(text) for text in row["metrics_shown"])
     row["verdict"] = page.locator(".verdict").first.inner_text()
     caption = page.get_by_text(re.compile("Distilled − labels on the same")).first.inner_text()
     row["caption"] = caption
     m = re.search(NUMBER + r" points \((\d+) % CI " + NUMBER + " to " + NUMBER + r"\), (within|beyond) noise", caption)
-    row.update(gain=to_float(m.group(1)), low=to_float(m.group(3)), high=to_float(m.group(4)), noise=m.group(5))
+    row.update(gain=None, low=None, high=None, noise="?") if m is None else \
+        row.update(gain=to_float(m.group(1)), low=to_float(m.group(3)), high=to_float(m.group(4)), noise=m.group(5))
     p = re.search(r"p = ([0-9.e\-]+)", caption)
     row["mcnemar_p"] = float(p.group(1)) if p else None
     row["exceptions"] = page.locator('[data-testid="stException"]').count()
@@ -129,6 +132,8 @@ def one_seed(browser, url: str, seed: int, shots: Path | None) -> dict:
 
 def matches(row: dict) -> tuple[bool, str]:
     """The run used and trained the caption's settings, and its verdict is what the caption says."""
+    if None in (row["gain"], row["labels_acc"], row["distilled_acc"]):
+        return False, "the page's numbers could not be read (see the JSON lines)"
     why = []
     trained = {v["points"] for v in row["epochs_trained"].values()}
     if trained != {CAPTION["epochs"]} or row["widget_epochs"] != CAPTION["epochs"]:
@@ -151,6 +156,10 @@ def matches(row: dict) -> tuple[bool, str]:
     return not why, "; ".join(why)
 
 
+def num(value, spec: str) -> str:
+    return "?" if value is None else format(value, spec)
+
+
 def table(rows: list[dict], command: str, machine: str) -> str:
     lines = ["| seed | epochs trained (labels / distilled) | T | α | labels acc | distilled acc | gain (points) "
              "| 95 % interval | McNemar p | verdict shown | matches the caption |",
@@ -159,10 +168,11 @@ def table(rows: list[dict], command: str, machine: str) -> str:
         e = r["epochs_trained"]
         ok, why = matches(r)
         lines.append(f"| {r['seed']} | {e.get('hard', {}).get('points')} / {e.get('distilled', {}).get('points')} "
-                     f"| {r['widget_T']:g} | {r['widget_alpha']:g} | {r['labels_acc']:.2f} % | {r['distilled_acc']:.2f} % "
-                     f"| {r['gain']:+.1f} | {r['low']:+.1f} to {r['high']:+.1f} | {r['mcnemar_p']:.2g} | {r['noise']} "
+                     f"| {r['widget_T']:g} | {r['widget_alpha']:g} | {num(r['labels_acc'], '.2f')} % | {num(r['distilled_acc'], '.2f')} % "
+                     f"| {num(r['gain'], '+.1f')} | {num(r['low'], '+.1f')} to {num(r['high'], '+.1f')} "
+                     f"| {num(r['mcnemar_p'], '.2g')} | {r['noise']} "
                      f"| {'yes' if ok else 'no: ' + why} |")
-    gains = [r["gain"] for r in rows]
+    gains = [r["gain"] for r in rows if r["gain"] is not None] or [float("nan")]
     first = rows[0]
     return "\n".join([
         "# Distill with the defaults, a fresh clone, Chromium: seeds " + ", ".join(str(r["seed"]) for r in rows), "",
@@ -174,7 +184,7 @@ def table(rows: list[dict], command: str, machine: str) -> str:
         "", "A row matches when the page trained 30 epochs at T = 4, α = 0.9 (the caption's settings), the gain "
         "is positive, the interval is about ±1.2 points wide (0.8-1.6) as the caption says, and the verdict "
         "agrees with its interval and with McNemar's p.", "",
-        "Verdicts, as shown:", "", *[f"- seed {r['seed']}: {r['verdict']}" for r in rows], ""])
+        "Verdicts, as shown:", "", *[f"- seed {r['seed']}: {r['finished']} — {r['verdict']}" for r in rows], ""])
 
 
 def main(argv=None) -> int:
