@@ -53,13 +53,35 @@ _AIRBENCH = TrainConfig(epochs=10, batch_size=1024, lr=1.5, weight_decay=1.33e-3
                         report_every=4)
 TEACHER_RECIPES: dict[str, dict[str, TeacherRecipe]] = {
     "cifar10": {
-        "live": TeacherRecipe("teacher-airbench-half", replace(_AIRBENCH, epochs=8),
-                              "airbench's net at half width: the Teacher page's run, under 5 minutes on 2 cores"),
+        # 4 epochs: 88.5 % in 197 s on 2 cores (8 epochs reached 91.2 % but took 9 minutes under load).
+        "live": TeacherRecipe("teacher-airbench-half", replace(_AIRBENCH, epochs=4),
+                              "airbench's net at half width for 4 epochs: the Teacher page's run, about 88 % "
+                              "in 3-4 minutes on 2 cores"),
         "shipped": TeacherRecipe("teacher-airbench", replace(_AIRBENCH, epochs=18, eval_every=3),
                                  "airbench's net and recipe, trained longer: the pretrained teacher in assets/"),
     },
 }
 TEACHER_RECIPE_NAMES = ("live", "shipped")
+
+# CIFAR-10's airbench-style students (BatchNorm nets, like their teacher) train with the teacher's SGD
+# recipe at batch 512 (airbench's learning rate per example), no label smoothing, un-augmented so the
+# teacher's logits are cached; 30 epochs of the default run's 10,000-image transfer set (lessons/
+# dataset_defaults.py) take about 70 s a student on 2 cores (EXPERIMENTS.md, "CIFAR-10": the default
+# run, cached vs live teacher). Any other student (the MLP, no BatchNorm) keeps the lab's AdamW schedule.
+STUDENT_RECIPES: dict[str, TrainConfig] = {
+    "cifar10": replace(_AIRBENCH, epochs=30, batch_size=512, lr=0.75, label_smoothing=0.0, augment=False,
+                       report_every=8, eval_every=5),  # a test pass after every epoch added ~45 s a student
+}
+_RECIPE_STUDENTS = "student-airbench"  # the family STUDENT_RECIPES were measured on (name prefix)
+
+
+def student_recipe(dataset: str, student: str | None = None) -> TrainConfig:
+    """How each student of a pair trains on `dataset` (both students of a pair use it): the dataset's
+    own recipe for the students it was measured on, else the lab's STUDENT_CONFIG."""
+    recipe = STUDENT_RECIPES.get(dataset)
+    if recipe is None or (student is not None and not student.startswith(_RECIPE_STUDENTS)):
+        return STUDENT_CONFIG
+    return recipe
 
 
 def teacher_recipe(dataset: str, which: str = "live") -> TeacherRecipe:
@@ -180,17 +202,34 @@ def distilled_objective(method: str, initial: torch.nn.Module, teacher: torch.nn
     return make_objective(method, probe, teacher, dataset, teacher_logits, temperature, alpha, seed=config.seed)
 
 
+def transfer_set(dataset: Dataset, teacher: torch.nn.Module, config: TrainConfig,
+                 teacher_logits: torch.Tensor | None, transfer: int | None) -> tuple[Dataset, torch.Tensor | None]:
+    """The students' training images: the first `transfer` ones (None or more than there are: all),
+    and the teacher's cached logits on them. The logits are taken for the whole training set and
+    sliced: that is what a shipped teacher stores (a subset's own key would miss them and cost a
+    forward pass over it). The test set is unchanged."""
+    if not transfer or transfer >= len(dataset.train_labels):
+        return dataset, teacher_logits
+    if teacher_logits is None and not config.augment:
+        teacher_logits = teacher_train_logits(teacher, dataset, config.device)
+    subset = dataset.subset(torch.arange(transfer))
+    return subset, None if teacher_logits is None else teacher_logits[:transfer]
+
+
 def distill_pair(dataset: Dataset, teacher: torch.nn.Module, student: str = DEFAULT_STUDENT,
                  temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA,
                  config: TrainConfig = STUDENT_CONFIG, stop=None,
-                 teacher_logits: torch.Tensor | None = None, method: str = "kd") -> Iterator[tuple[str, Event]]:
+                 teacher_logits: torch.Tensor | None = None, method: str = "kd",
+                 transfer: int | None = None) -> Iterator[tuple[str, Event]]:
     """Train the hard-label and the distilled student from one initialization, one after the other.
 
     Yields ("hard", event) then ("distilled", event). If the first run is stopped or diverges,
     the second does not start. `method` picks what the distilled student learns from, by name
     (lab.objectives.OBJECTIVES: "kd" = logit KD, "hint", "attention", "pseudo-labels", ...);
-    the others need cached teacher logits, i.e. un-augmented training.
+    the others need cached teacher logits, i.e. un-augmented training. `transfer`: both students
+    learn from the first N training images only (None: all; see `transfer_set`).
     """
+    dataset, teacher_logits = transfer_set(dataset, teacher, config, teacher_logits, transfer)
     initial = init_model(student, dataset, config.seed)
     objectives = {"hard": HardLabels(),
                   "distilled": distilled_objective(method, initial, teacher, dataset, temperature, alpha, config,
@@ -231,12 +270,14 @@ def save_result(folder: Path, result: TrainResult, dataset: Dataset, config: Tra
 def distill_pair_together(dataset: Dataset, teacher: torch.nn.Module, student: str = DEFAULT_STUDENT,
                           temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA,
                           config: TrainConfig = STUDENT_CONFIG, stop=None,
-                          teacher_logits: torch.Tensor | None = None, method: str = "kd") -> Iterator[tuple[str, Event]]:
+                          teacher_logits: torch.Tensor | None = None, method: str = "kd",
+                          transfer: int | None = None) -> Iterator[tuple[str, Event]]:
     """Like `distill_pair`, but the two students take turns, one event each: both learning
     curves grow side by side on one chart (what the app shows live). Same initial weights,
     same batches (each run has its own seeded generator), so the results equal `distill_pair`'s.
     A run that ends early (stopped, diverged) leaves the other running until it ends too.
     """
+    dataset, teacher_logits = transfer_set(dataset, teacher, config, teacher_logits, transfer)
     initial = init_model(student, dataset, config.seed)
     soft = distilled_objective(method, initial, teacher, dataset, temperature, alpha, config, teacher_logits)
     runs = {"hard": train(copy.deepcopy(initial), dataset, HardLabels(), config, stop),

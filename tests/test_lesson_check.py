@@ -22,7 +22,7 @@ def test_every_lesson_and_dataset_default_states_measurable_claims():
             assert not claim.pooled or claim.measure in POOLED
     for d in DATASET_DEFAULTS.values():
         assert d.measured and d.claims and d.why.endswith(".")
-    assert not defaults_for("cifar10").measured and "not been measured" in defaults_for("cifar10").why
+    assert not defaults_for("mnist").measured and "not been measured" in defaults_for("mnist").why
     names = [s.name for s in subjects()]
     assert names[:len(LESSONS)] == list(LESSONS) and "defaults:fashion-mnist" in names
 

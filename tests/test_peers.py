@@ -8,6 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from benchmarks.peers import kd_tutorial as peer
+from lab.lessons.dataset_defaults import defaults_for
 from lab.losses import distillation_loss
 
 
@@ -68,8 +69,9 @@ def test_the_labs_row_is_its_distill_command_timed_from_outside(tmp_path, monkey
     assert peer.main(["--skip-tutorial", "--lab-teacher", str(tmp_path / "teacher"),
                       "--json", str(tmp_path / "r.json")]) == 0
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    student = defaults_for("cifar10").student  # `lab distill` with no options: CIFAR-10's default run
     assert [r["model"].split(" (")[0] for r in rows] == [
-        "teacher student-mlp", "student student-mlp, labels", "student student-mlp, distilled",
+        "teacher student-mlp", f"student {student}, labels", f"student {student}, distilled",
         "the whole `lab distill` command"]
     card = json.loads((tmp_path / "teacher" / "model.json").read_text())
     assert rows[0]["test_accuracy"] == 100 * card["metrics"]["test_accuracy"]

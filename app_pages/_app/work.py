@@ -10,7 +10,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from lab.recipes import STUDENT_CONFIG, TEACHER_CONFIG
+from lab.lessons.dataset_defaults import defaults_for
+from lab.recipes import TEACHER_CONFIG, student_recipe
 from lab.serve import tasks, teacher_cache
 
 from . import jobs, session
@@ -64,7 +65,8 @@ def start_distill_job(teacher_key: str) -> jobs.Job:
     info = teacher_info(teacher_key)
     assert info is not None, teacher_key
     s = settings()
-    config = replace(STUDENT_CONFIG, epochs=int(s["epochs"]), seed=int(s["seed"]), device=ss.device)
+    config = replace(student_recipe(s["dataset"], s["student"]), epochs=int(s["epochs"]), seed=int(s["seed"]),
+                     device=ss.device)
     label = (f"{s['student']} · T={s['T']:g} · α={s['alpha']:g} · {s['epochs']} epochs"
              + ("" if s["method"] == "kd" else f" · {s['method']}"))
     job = _job("distill", label, {**s, **config.as_dict(), "teacher_key": info.key},
@@ -72,7 +74,8 @@ def start_distill_job(teacher_key: str) -> jobs.Job:
                teacher_key=info.key)
     task = tasks.Task("lab.serve.tasks:pair", {"dataset": job.dataset_name, "teacher": info.ref,
                                                "student": s["student"], "T": float(s["T"]),
-                                               "alpha": float(s["alpha"]), "method": s["method"], "config": config})
+                                               "alpha": float(s["alpha"]), "method": s["method"], "config": config,
+                                               "transfer": defaults_for(s["dataset"]).transfer})
     return jobs.start(job, task)
 
 

@@ -14,7 +14,7 @@ from ..errors import LabError
 from ..models import DEFAULT_TEACHER, STUDENTS, TEACHERS, MODELS
 from ..objectives import OBJECTIVES
 from ..recipes import (STUDENT_CONFIG, TEACHER_CONFIG, TEACHER_RECIPE_NAMES, distill_pair, save_result,
-                       teacher_recipe, train_teacher)
+                       student_recipe, teacher_recipe, train_teacher)
 from ..serve.runs import new_session_id
 from .common import config_from_args, dataset_option, history, last_event, progress, threads_option
 
@@ -66,15 +66,17 @@ def cmd_distill(args) -> int:
     teacher, teacher_card = checkpoints.load(args.teacher)
     dataset = load(teacher_card["dataset"])
     # Options left out take the dataset's measured defaults (lab/lessons/dataset_defaults.py: T, α, epochs differ).
-    args.student, args.temperature, args.alpha = (dataset_option(args, name, dataset.name)
-                                                  for name in ("student", "temperature", "alpha"))
-    config = config_from_args(STUDENT_CONFIG, args, dataset.name, follow=("epochs",))
+    args.student, args.temperature, args.alpha, args.transfer = (
+        dataset_option(args, name, dataset.name) for name in ("student", "temperature", "alpha", "transfer"))
+    if args.transfer is not None and args.transfer < 0:
+        raise LabError(f"--transfer is a number of training images (got {args.transfer}): give 1 or more, or 0 for all.")
+    config = config_from_args(student_recipe(dataset.name, args.student), args, dataset.name, follow=("epochs",))
     pairs = distill_pair(dataset, teacher, args.student, args.temperature, args.alpha, config,
-                         method=args.method)
+                         method=args.method, transfer=args.transfer or None)
     out = Path(args.out)
     summary = {"teacher": card_numbers(teacher_card["metrics"]),
                "temperature": args.temperature, "alpha": args.alpha, "student": args.student, "seed": config.seed,
-               "method": args.method}
+               "method": args.method, "transfer": min(args.transfer or len(dataset.train_labels), len(dataset.train_labels))}
     store, who = history()
     group = f"distill-{new_session_id()}"
     students = {}
@@ -184,6 +186,8 @@ def register(sub) -> None:
                                                "mnist-sample 0.9, fashion-mnist 0.25)")
     p.add_argument("--method", choices=[m for m in OBJECTIVES if m != "labels"], default="kd",
                    help="what the distilled student learns from (default kd: logit distillation; see EXPERIMENTS.md)")
+    p.add_argument("--transfer", type=int, help="the students learn from the first N training images "
+                                                "(default: the dataset's; cifar10 10,000; 0: all)")
     training_options(p, f"the dataset's; mnist-sample {STUDENT_CONFIG.epochs}")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_distill)

@@ -246,7 +246,7 @@ def page_pair_outcomes(subject: Subject, dataset: Dataset, teacher: torch.nn.Mod
     s = subject.settings
     spec = {"dataset": dataset, "teacher": tasks.TeacherRef(model=teacher), "student": s["student"],
             "T": float(s["temperature"]), "alpha": float(s["alpha"]), "method": "kd",
-            "config": _student_config(s, seed)}
+            "config": _student_config(s, seed), "transfer": defaults_for(s["dataset"]).transfer}
     measured = {name: m for name, m in tasks.pair(spec, None) if isinstance(m, tasks.Measured)}
     if len(measured) != 2:
         raise LabError(f"The default run of {s['dataset']} did not finish both students on seed {seed}.")

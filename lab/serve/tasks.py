@@ -137,13 +137,15 @@ def teacher(spec: dict, stop) -> Iterator:
 
 def pair(spec: dict, stop) -> Iterator:
     """The hard-label and the distilled student, from the same initial weights, taking turns.
-    spec: dataset, teacher (TeacherRef), student, T, alpha, method, config."""
+    spec: dataset, teacher (TeacherRef), student, T, alpha, method, config, transfer (optional: the
+    students learn from the first N training images)."""
     data, config = dataset(spec["dataset"]), spec["config"]
     model = spec["teacher"].load()
     logits = teacher_train_logits(model, data, config.device)  # once per teacher and process
     last = {}
     for name, event in distill_pair_together(data, model, spec["student"], float(spec["T"]), float(spec["alpha"]),
-                                             config, stop, teacher_logits=logits, method=spec.get("method", "kd")):
+                                             config, stop, teacher_logits=logits, method=spec.get("method", "kd"),
+                                             transfer=spec.get("transfer")):
         last[name] = event
         yield name, event
     measured = {name: measure(event.result.model, data, event.result.metrics, teacher=model)
