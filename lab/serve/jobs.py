@@ -31,7 +31,7 @@ from ..errors import LabError
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
 # Finished jobs an ETA needs: the first job of a server (or of a fresh worker) also loads the data
-# and the teacher's logits (4-7 s against ~1 s for the next 1-epoch pairs of the load test): alone, or one
+# and the teacher's logits (3-7 s against ~1 s for the next 1-epoch pairs of the load test): alone, or one
 # of two, it told a class that arrives together to wait ~3 times too long (60 students: 0 of 29 within 50 %).
 ETA_AFTER_JOBS = 3
 
