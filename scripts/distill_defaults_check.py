@@ -120,7 +120,7 @@ def one_seed(browser, url: str, seed: int, shots: Path | None) -> dict:
     row["caption"] = caption
     m = re.search(NUMBER + r" points \((\d+) % CI " + NUMBER + " to " + NUMBER + r"\), (within|beyond) noise", caption)
     row.update(gain=None, low=None, high=None, noise="?") if m is None else \
-        row.update(gain=to_float(m.group(1)), low=to_float(m.group(3)), high=to_float(m.group(4)), noise=m.group(5))
+        row.update(gain=to_float(m.group(1)), low=to_float(m.group(3)), high=to_float(m.group(4)), noise=f"{m.group(5)} noise")
     p = re.search(r"p = ([0-9.e\-]+)", caption)
     row["mcnemar_p"] = float(p.group(1)) if p else None
     row["exceptions"] = page.locator('[data-testid="stException"]').count()
@@ -147,7 +147,8 @@ def matches(row: dict) -> tuple[bool, str]:
         why.append(f"interval ±{half:.2f}, not about ±1.2")
     if row["gain"] <= 0:
         why.append("no gain")
-    if (row["noise"] == "beyond noise") != (row["low"] > 0 or row["high"] < 0):
+    beyond, low, high = row["noise"] == "beyond noise", row["low"], row["high"]  # shown rounded to 0.1 point
+    if (beyond and low < 0 < high) or (not beyond and (low > 0 or high < 0)):
         why.append("verdict disagrees with its interval")
     if row["mcnemar_p"] is not None and (row["mcnemar_p"] < 0.05) != (row["noise"] == "beyond noise"):
         why.append("verdict disagrees with McNemar")
