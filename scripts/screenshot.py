@@ -89,6 +89,36 @@ def bottom_of_charts(page, height: int) -> int:
     return height if box is None else min(height, int(box["y"] + box["height"]) + 6)
 
 
+def save_page(page, out: Path, width: int, height: int) -> None:
+    """Refuse a page that shows an exception, else save it down to its last chart."""
+    errors = page.locator('[data-testid="stException"]')
+    if errors.count():
+        raise SystemExit(f"error: the page shows an exception: {errors.first.inner_text()[:300]}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out), clip={"x": 0, "y": 0, "width": width, "height": bottom_of_charts(page, height)})
+
+
+def with_server(use) -> None:
+    """Start a server (free port, temporary data folder), call use(url), stop it; on failure print its log's tail."""
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"error: no Chromium at {CHROMIUM}: install Debian's (apt install chromium) or set LAB_CHROMIUM")
+    with tempfile.TemporaryDirectory(prefix="lab-screenshot-") as tmp:
+        port = free_port()
+        url = f"http://{HOST}:{port}"
+        log = open(Path(tmp) / "server.log", "w")
+        proc = start_server(Path(tmp), port, log)
+        try:
+            wait_healthy(proc, url)
+            use(url)
+        except BaseException:
+            log.flush()
+            sys.stderr.write((Path(tmp) / "server.log").read_text()[-3000:])
+            raise
+        finally:
+            stop_server(proc)
+            log.close()
+
+
 def shoot(url: str, out: Path, train: bool, epochs: int, width: int, height: int) -> None:
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
@@ -104,11 +134,7 @@ def shoot(url: str, out: Path, train: bool, epochs: int, width: int, height: int
                 page.get_by_text(re.compile("Finished")).first.wait_for(timeout=600_000)
                 page.get_by_text(re.compile("The distilled student")).first.wait_for(timeout=60_000)
                 settle(page, min_charts=2)  # the two students' curves and the gain chart
-            errors = page.locator('[data-testid="stException"]')
-            if errors.count():
-                raise SystemExit(f"error: the page shows an exception: {errors.first.inner_text()[:300]}")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(out), clip={"x": 0, "y": 0, "width": width, "height": bottom_of_charts(page, height)})
+            save_page(page, out, width, height)
         finally:
             browser.close()
 
@@ -121,23 +147,7 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=1440)
     ap.add_argument("--height", type=int, default=1800, help="the viewport; the picture ends below the last chart")
     args = ap.parse_args(argv)
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"error: no Chromium at {CHROMIUM}: install Debian's (apt install chromium) or set LAB_CHROMIUM")
-    with tempfile.TemporaryDirectory(prefix="lab-screenshot-") as tmp:
-        port = free_port()
-        url = f"http://{HOST}:{port}"
-        log = open(Path(tmp) / "server.log", "w")
-        proc = start_server(Path(tmp), port, log)
-        try:
-            wait_healthy(proc, url)
-            shoot(url, args.out, args.train, args.epochs, args.width, args.height)
-        except BaseException:
-            log.flush()
-            sys.stderr.write((Path(tmp) / "server.log").read_text()[-3000:])
-            raise
-        finally:
-            stop_server(proc)
-            log.close()
+    with_server(lambda url: shoot(url, args.out, args.train, args.epochs, args.width, args.height))
     print(f"wrote {args.out}")
     return 0
 

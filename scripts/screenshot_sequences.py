@@ -12,12 +12,10 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screenshot import (CHROMIUM, CHROMIUM_ARGS, HOST, ROOT, bottom_of_charts, free_port, settle,  # noqa: E402
-                        start_server, stop_server, wait_healthy)
+from screenshot import CHROMIUM, CHROMIUM_ARGS, ROOT, save_page, settle, with_server  # noqa: E402
 
 
 def shoot(url: str, out: Path, steps: int, top_k: bool, width: int, height: int) -> None:
@@ -44,11 +42,7 @@ def shoot(url: str, out: Path, steps: int, top_k: bool, width: int, height: int)
             page.get_by_text(re.compile("Finished")).first.wait_for(timeout=600_000)
             page.get_by_text(re.compile("On these [0-9,]+ test words")).first.wait_for(timeout=60_000)
             settle(page, min_charts=1)
-            errors = page.locator('[data-testid="stException"]')
-            if errors.count():
-                raise SystemExit(f"error: the page shows an exception: {errors.first.inner_text()[:300]}")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(out), clip={"x": 0, "y": 0, "width": width, "height": bottom_of_charts(page, height)})
+            save_page(page, out, width, height)
         finally:
             browser.close()
 
@@ -61,23 +55,7 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=1440)
     ap.add_argument("--height", type=int, default=3200, help="the viewport; the picture ends below the last chart")
     args = ap.parse_args(argv)
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"error: no Chromium at {CHROMIUM}: install Debian's (apt install chromium) or set LAB_CHROMIUM")
-    with tempfile.TemporaryDirectory(prefix="lab-screenshot-") as tmp:
-        port = free_port()
-        url = f"http://{HOST}:{port}"
-        log = open(Path(tmp) / "server.log", "w")
-        proc = start_server(Path(tmp), port, log)
-        try:
-            wait_healthy(proc, url)
-            shoot(url, args.out, args.steps, args.top_k, args.width, args.height)
-        except BaseException:
-            log.flush()
-            sys.stderr.write((Path(tmp) / "server.log").read_text()[-3000:])
-            raise
-        finally:
-            stop_server(proc)
-            log.close()
+    with_server(lambda url: shoot(url, args.out, args.steps, args.top_k, args.width, args.height))
     print(f"wrote {args.out}")
     return 0
 
